@@ -1,0 +1,49 @@
+# Two commands for a fresh machine: `make serve` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Each target's stamp notes what was installed; pyproject.toml changes reinstall.
+INSTALLED := $(VENV)/.installed
+INSTALLED_TEST := $(VENV)/.installed-test
+
+.PHONY: serve test lint typecheck schema migrations clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11 or newer is needed (set PYTHON=python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(INSTALLED): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(INSTALLED_TEST): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $(INSTALLED) $@
+
+serve: $(INSTALLED)
+	$(BIN)/portal migrate
+	$(BIN)/portal ensure-demo
+	$(BIN)/portal serve
+
+test: $(INSTALLED_TEST)
+	$(BIN)/pytest
+
+lint: $(INSTALLED_TEST)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(INSTALLED_TEST)
+	$(BIN)/mypy
+
+# Rewrites schema.graphql from the code (a test fails while it is stale).
+schema: $(INSTALLED)
+	$(BIN)/python -c 'from graph.schema import schema; print(schema.as_str())' > schema.graphql
+
+# After changing models/: writes the next migration into models/migrations/.
+migrations: $(INSTALLED)
+	$(BIN)/tortoise makemigrations
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from graph.context import Info
+from graph.patients.types import PatientType
+from models import Account, Practice
+from models import Role as ModelRole
+from portal.services.access import find_visible_patient
+
+
+@strawberry.enum
+class Role(Enum):
+    ADMIN = strawberry.enum_value(
+        ModelRole.ADMIN.value,
+        description="Practice administrator: manages patients and their portal access.",
+    )
+    CLINICIAN = strawberry.enum_value(
+        ModelRole.CLINICIAN.value,
+        description="Clinician: reads the practice's patients; manages no portal access.",
+    )
+    PATIENT = strawberry.enum_value(
+        ModelRole.PATIENT.value,
+        description="A patient (client) signed in to the portal; sees only themself.",
+    )
+
+
+@strawberry.type(name="Practice")
+class PracticeType:
+    id: strawberry.ID
+    name: str
+    slug: str = strawberry.field(description="The practice's short name, used to sign in.")
+
+    @classmethod
+    def from_model(cls, practice: Practice) -> PracticeType:
+        return cls(id=strawberry.ID(str(practice.id)), name=practice.name, slug=practice.slug)
+
+
+@strawberry.type(name="Account")
+class AccountType:
+    id: strawberry.ID
+    email: str
+    role: Role
+    practice_id: strawberry.Private[uuid.UUID]
+    patient_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field
+    async def practice(self, info: Info) -> PracticeType:
+        return PracticeType.from_model(await info.context.loaders.practice.load(self.practice_id))
+
+    @strawberry.field(description="The patient profile behind a PATIENT account; null for staff.")
+    async def patient(self, info: Info) -> PatientType | None:
+        viewer = info.context.viewer
+        if self.patient_id is None or viewer is None:
+            return None
+        patient = await find_visible_patient(viewer, str(self.patient_id))
+        return PatientType.from_model(patient) if patient is not None else None
+
+    @classmethod
+    def from_model(cls, account: Account) -> AccountType:
+        return cls(
+            id=strawberry.ID(str(account.id)),
+            email=account.email,
+            role=Role(account.role.value),
+            practice_id=account.practice_id,
+            patient_id=account.patient_id,
+        )
+
+
+@strawberry.type
+class LoginSuccess:
+    token: str = strawberry.field(description="Send as `Authorization: Bearer <token>`.")
+    expires_at: datetime
+    account: AccountType

@@ -1,0 +1,45 @@
+"""Per-request context: settings, the signed-in viewer and the DataLoaders."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import strawberry
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.dataloader import DataLoader
+
+from models import Practice
+from portal.services.access import Viewer
+from portal.services.portal_access import PortalState, portal_states
+from portal.settings import Settings
+
+
+async def _load_practices(ids: list[uuid.UUID]) -> list[Practice]:
+    by_id = {p.id: p for p in await Practice.filter(id__in=ids)}
+    return [by_id[i] for i in ids]
+
+
+@dataclass
+class Loaders:
+    """Batch loads per request, so a list costs a constant number of queries."""
+
+    practice: DataLoader[uuid.UUID, Practice] = field(
+        default_factory=lambda: DataLoader(load_fn=_load_practices)
+    )
+    portal_state: DataLoader[uuid.UUID, PortalState] = field(
+        default_factory=lambda: DataLoader(load_fn=portal_states)
+    )
+
+
+@dataclass
+class Context:
+    request: Request
+    response: Response
+    settings: Settings
+    viewer: Viewer | None
+    loaders: Loaders = field(default_factory=Loaders)
+
+
+Info = strawberry.Info[Context, None]

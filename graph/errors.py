@@ -1,0 +1,132 @@
+"""Errors: the `Error` interface for expected outcomes, and top-level errors
+(with `extensions.code`) for what is not a mutation's expected outcome."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.utils.str_converters import to_camel_case
+
+from portal.services import errors as service
+
+
+class TopLevelError(GraphQLError):
+    """An error meant for the caller, shown unmasked with its code."""
+
+    code = "BAD_USER_INPUT"
+    default_message = "The request is not valid."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message, extensions={"code": self.code})
+
+
+class Unauthenticated(TopLevelError):
+    code = "UNAUTHENTICATED"
+    default_message = "Sign in first."
+
+
+class Forbidden(TopLevelError):
+    code = "FORBIDDEN"
+    default_message = "You are not allowed to do this."
+
+
+class BadUserInput(TopLevelError):
+    code = "BAD_USER_INPUT"
+
+
+@strawberry.enum(name="ErrorCode", description="Why a mutation did not do what was asked.")
+class ErrorCode(Enum):
+    VALIDATION = strawberry.enum_value(
+        service.ErrorCode.VALIDATION.value,
+        description="The input failed validation; `field` on the error names the input field "
+        "where there is one.",
+    )
+    NOT_FOUND = strawberry.enum_value(
+        service.ErrorCode.NOT_FOUND.value, description="No such record in the caller's practice."
+    )
+    EMAIL_TAKEN = strawberry.enum_value(
+        service.ErrorCode.EMAIL_TAKEN.value,
+        description="Another account or patient of this practice already uses that email address.",
+    )
+    MISSING_EMAIL = strawberry.enum_value(
+        service.ErrorCode.MISSING_EMAIL.value,
+        description="The patient has no email address to send to.",
+    )
+    ALREADY_SIGNED_UP = strawberry.enum_value(
+        service.ErrorCode.ALREADY_SIGNED_UP.value,
+        description="The patient already has a portal account.",
+    )
+    NOT_SIGNED_UP = strawberry.enum_value(
+        service.ErrorCode.NOT_SIGNED_UP.value, description="The patient has no portal account yet."
+    )
+    INVALID_TOKEN = strawberry.enum_value(
+        service.ErrorCode.INVALID_TOKEN.value,
+        description="The link or token is unknown, already used, replaced by a newer one, "
+        "revoked or expired.",
+    )
+    PASSWORD_MISMATCH = strawberry.enum_value(
+        service.ErrorCode.PASSWORD_MISMATCH.value,
+        description="The password and its confirmation differ.",
+    )
+    WEAK_PASSWORD = strawberry.enum_value(
+        service.ErrorCode.WEAK_PASSWORD.value,
+        description="The password is too short, too long, too common, or too close to the "
+        "account's own details.",
+    )
+    INVALID_CREDENTIALS = strawberry.enum_value(
+        service.ErrorCode.INVALID_CREDENTIALS.value,
+        description="The email address or the password is wrong (never says which).",
+    )
+    INVALID_CODE = strawberry.enum_value(
+        service.ErrorCode.INVALID_CODE.value,
+        description="The verification code is wrong, expired, used, or has had too many "
+        "attempts (never says which).",
+    )
+    RATE_LIMITED = strawberry.enum_value(
+        service.ErrorCode.RATE_LIMITED.value,
+        description="Too many attempts in a short time; try again later.",
+    )
+    INVALID_EXPIRY = strawberry.enum_value(
+        service.ErrorCode.INVALID_EXPIRY.value,
+        description="The chosen expiry is in the past or too far in the future.",
+    )
+
+
+@strawberry.interface(
+    description="Every expected failure of a mutation is a type that implements Error."
+)
+class Error:
+    code: ErrorCode
+    message: str
+
+
+@strawberry.type(description="The input failed validation.")
+class ValidationError(Error):
+    field: str | None = strawberry.field(
+        description="The input field that failed, as named in the operation's input."
+    )
+
+
+@strawberry.type(description="No such record in the caller's practice.")
+class NotFoundError(Error):
+    pass
+
+
+@strawberry.type(description="The email address or the password is wrong (never says which).")
+class InvalidCredentialsError(Error):
+    pass
+
+
+def error_result(failure: service.ServiceError) -> Error:
+    """The union member that reports an expected service failure."""
+    code = ErrorCode(failure.code.value)
+    if isinstance(failure, service.ValidationFailed):
+        field = to_camel_case(failure.field) if failure.field else None
+        return ValidationError(code=code, message=failure.message, field=field)
+    if isinstance(failure, service.NotFound):
+        return NotFoundError(code=code, message=failure.message)
+    if isinstance(failure, service.InvalidCredentials):
+        return InvalidCredentialsError(code=code, message=failure.message)
+    raise TypeError(f"no GraphQL error type for {type(failure).__name__}")

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+import strawberry
+
+from graph.context import Info
+from graph.permissions import IsAdminOfPatientPractice, IsStaffOrSelf
+from graph.portal.types import PatientPortal
+from models import Patient
+
+PRIVATE = "Staff of the practice, or the patient themself."
+
+
+@strawberry.type(name="Patient")
+class PatientType:
+    id: strawberry.ID
+    first_name: str
+    last_name: str
+    date_of_birth: date | None = strawberry.field(
+        description=PRIVATE, permission_classes=[IsStaffOrSelf]
+    )
+    email: str | None = strawberry.field(description=PRIVATE, permission_classes=[IsStaffOrSelf])
+    phone: str | None = strawberry.field(description=PRIVATE, permission_classes=[IsStaffOrSelf])
+    created_at: datetime
+    practice_id: strawberry.Private[uuid.UUID]
+    patient_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(
+        description="ADMIN only: portal access for this patient.",
+        permission_classes=[IsAdminOfPatientPractice],
+    )
+    async def portal(self, info: Info) -> PatientPortal:
+        return PatientPortal.from_state(
+            await info.context.loaders.portal_state.load(self.patient_id)
+        )
+
+    @classmethod
+    def from_model(cls, patient: Patient) -> PatientType:
+        return cls(
+            id=strawberry.ID(str(patient.id)),
+            first_name=patient.first_name,
+            last_name=patient.last_name,
+            date_of_birth=patient.date_of_birth,
+            email=patient.email,
+            phone=patient.phone,
+            created_at=patient.created_at,
+            practice_id=patient.practice_id,
+            patient_id=patient.id,
+        )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class PatientEdge:
+    cursor: str
+    node: PatientType
+
+
+@strawberry.type
+class PatientConnection:
+    edges: list[PatientEdge]
+    page_info: PageInfo
+    total_count: int

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from portal.services.portal_access import PortalState
+from portal.services.portal_access import PortalStatus as ServicePortalStatus
+
+
+@strawberry.enum(description="Where a patient stands with the client portal.")
+class PortalStatus(Enum):
+    YET_TO_SIGN_UP = strawberry.enum_value(
+        ServicePortalStatus.YET_TO_SIGN_UP.value,
+        description="Yet to sign up: no portal account and no invitation that can still be used.",
+    )
+    INITIATED = strawberry.enum_value(
+        ServicePortalStatus.INITIATED.value,
+        description="Initiated: an invitation was sent and can still be used; no account yet.",
+    )
+    SIGNED_UP = strawberry.enum_value(
+        ServicePortalStatus.SIGNED_UP.value,
+        description="Already signed up: the patient has created a portal account.",
+    )
+
+
+@strawberry.type
+class PatientPortal:
+    status: PortalStatus
+    invited_at: datetime | None = strawberry.field(
+        description="When the latest invitation was sent."
+    )
+    invitation_expires_at: datetime | None = strawberry.field(
+        description="Until when the latest invitation can be used."
+    )
+    signed_up_at: datetime | None = strawberry.field(
+        description="When the patient created their account."
+    )
+
+    @classmethod
+    def from_state(cls, state: PortalState) -> PatientPortal:
+        return cls(
+            status=PortalStatus(state.status.value),
+            invited_at=state.invited_at,
+            invitation_expires_at=state.invitation_expires_at,
+            signed_up_at=state.signed_up_at,
+        )

@@ -1,0 +1,141 @@
+"""Assembles Query and Mutation from the domains; `schema` is the export target."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+from strawberry.types import ExecutionContext
+
+from graph import pending
+from graph.auth.mutations.login import login
+from graph.auth.mutations.logout import logout
+from graph.auth.queries import me
+from graph.errors import TopLevelError
+from graph.patients.mutations.create_patient import create_patient
+from graph.patients.mutations.update_patient import update_patient
+from graph.patients.queries import patient, patients
+from graph.permissions import IsAdmin, IsSignedIn, IsStaff
+
+logger = logging.getLogger("portal.graphql")
+
+
+@strawberry.type
+class Query:
+    me = strawberry.field(
+        resolver=me, description="The signed-in account, or null when the caller is not signed in."
+    )
+    patients = strawberry.field(
+        resolver=patients,
+        permission_classes=[IsStaff],
+        description="ADMIN and CLINICIAN. The caller's practice's patients, ordered by last "
+        "name, then first name. `search` matches any part of the name, the email or the phone "
+        "number, ignoring case. `first` is between 1 and 100.",
+    )
+    patient = strawberry.field(
+        resolver=patient,
+        description="Staff of the patient's practice, or the patient themself; null when not "
+        "found or not visible.",
+    )
+    invitation = strawberry.field(
+        resolver=pending.invitation,
+        description="Anyone. What a sign-up link is for; null when the token is unknown.",
+    )
+
+
+@strawberry.type
+class Mutation:
+    create_patient = strawberry.mutation(
+        resolver=create_patient,
+        permission_classes=[IsAdmin],
+        description="ADMIN. Creates a patient profile in the caller's practice.",
+    )
+    update_patient = strawberry.mutation(
+        resolver=update_patient,
+        permission_classes=[IsAdmin],
+        description="ADMIN. Changes a patient profile; omitted fields stay as they are.",
+    )
+    send_invitation = strawberry.mutation(
+        resolver=pending.send_invitation,
+        permission_classes=[IsAdmin],
+        description="ADMIN. Emails the patient a link to create their portal account, to the "
+        "email on their profile. Sending again replaces the earlier link.",
+    )
+    generate_reset_link = strawberry.mutation(
+        resolver=pending.generate_reset_link,
+        permission_classes=[IsAdmin],
+        description="ADMIN. A link with which a signed-up patient sets a new password, valid "
+        "until `expiresAt`. Generating a new one replaces the earlier link.",
+    )
+    create_account = strawberry.mutation(
+        resolver=pending.create_account,
+        description="Anyone holding an invitation token. Creates the portal account; does not "
+        "sign in.",
+    )
+    login = strawberry.mutation(
+        resolver=login, description="Anyone. Signs in to the practice whose slug is given."
+    )
+    logout = strawberry.mutation(
+        resolver=logout, description="Ends the caller's session. True when a session was ended."
+    )
+    request_verification_code = strawberry.mutation(
+        resolver=pending.request_verification_code,
+        description="Anyone. Emails a verification code when an account has that email; "
+        "answers the same either way.",
+    )
+    verify_reset_code = strawberry.mutation(
+        resolver=pending.verify_reset_code,
+        description="Anyone. Trades a right code for a short-lived reset token.",
+    )
+    reset_password = strawberry.mutation(
+        resolver=pending.reset_password,
+        description="Anyone holding a reset token: from `verifyResetCode`, or from a link made "
+        "by `generateResetLink`. Sets the new password and ends every session of the account.",
+    )
+    change_password = strawberry.mutation(
+        resolver=pending.change_password,
+        permission_classes=[IsSignedIn],
+        description="Signed in. Changes the caller's own password.",
+    )
+
+
+def is_expected(error: GraphQLError) -> bool:
+    """Parse and validation errors and our own top-level errors reach the
+    caller as they are; anything else is a bug and is masked."""
+    return error.original_error is None or isinstance(error.original_error, TopLevelError)
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    def __init__(self) -> None:
+        super().__init__(
+            should_mask_error=lambda error: not is_expected(error),
+            error_message="Something went wrong on our side.",
+        )
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        return masked
+
+
+class PortalSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Exception messages can carry patient data (a failed INSERT quotes its
+        # values), so only the type and the stack are logged.
+        for error in errors:
+            if is_expected(error):
+                continue
+            original = error.original_error
+            assert original is not None
+            stack = "".join(traceback.format_tb(original.__traceback__))
+            logger.error(
+                "unexpected %s at %s\n%s", type(original).__name__, error.path, stack.rstrip()
+            )
+
+
+schema = PortalSchema(query=Query, mutation=Mutation, extensions=[MaskUnexpectedErrors])

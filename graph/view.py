@@ -1,0 +1,51 @@
+"""The GraphQL HTTP endpoint: authenticates the bearer token into the context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+
+from graph.context import Context
+from graph.schema import schema
+from portal.services.sessions import viewer_for_token
+from portal.settings import Settings
+
+
+def bearer_token(request: Request | WebSocket) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+class PortalGraphQL(GraphQL[Context, None]):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            schema,
+            graphql_ide=None if settings.is_production else "graphiql",
+            allow_queries_via_get=False,
+        )
+        self.settings = settings
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        assert isinstance(request, Request)
+        assert isinstance(response, Response)
+        viewer = await viewer_for_token(bearer_token(request), self.settings)
+        return Context(request=request, response=response, settings=self.settings, viewer=viewer)
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        # Errors graphql-core raises itself (a malformed query, a wrong
+        # argument type) carry no code; they are the caller's to fix.
+        for error in response.get("errors") or []:
+            if isinstance(error, dict):
+                extensions = dict(error.get("extensions") or {})
+                extensions.setdefault("code", "BAD_USER_INPUT")
+                error["extensions"] = extensions
+        return response

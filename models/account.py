@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from tortoise import fields
+from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from models.patient import Patient
+    from models.practice import Practice
+
+
+class Role(StrEnum):
+    ADMIN = "ADMIN"
+    CLINICIAN = "CLINICIAN"
+    PATIENT = "PATIENT"
+
+
+class Account(Model):
+    """Someone who signs in: staff of a practice, or a patient of it."""
+
+    id = fields.UUIDField(primary_key=True)
+    practice: fields.ForeignKeyRelation[Practice] = fields.ForeignKeyField(
+        "models.Practice", related_name="accounts", on_delete=fields.RESTRICT
+    )
+    practice_id: uuid.UUID
+    # Stored trimmed and lowercased, so uniqueness per practice ignores case.
+    email = fields.CharField(max_length=254)
+    role = fields.CharEnumField(Role, max_length=16)
+    password_hash = fields.CharField(max_length=255)
+    patient: fields.OneToOneNullableRelation[Patient] = fields.OneToOneField(
+        "models.Patient", related_name="account", null=True, on_delete=fields.RESTRICT
+    )
+    patient_id: uuid.UUID | None
+    created_at = fields.DatetimeField(auto_now_add=True)
+    password_changed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "account"
+        unique_together = (("practice", "email"),)

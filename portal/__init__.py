@@ -1,0 +1,1 @@
+"""The application core: settings, services, mail, CLI. Never imports strawberry."""

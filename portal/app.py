@@ -1,0 +1,53 @@
+"""The ASGI application: GraphQL, health check, and the ORM's lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from tortoise.connection import connections
+
+from portal import db
+from portal.services import passwords
+from portal.settings import Settings
+
+logger = logging.getLogger("portal.app")
+
+
+async def health(request: Request) -> JSONResponse:
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception as problem:  # any failure means "not healthy", whatever its kind
+        logger.warning("health check failed: %s", type(problem).__name__)
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: Settings) -> Starlette:
+    # Imported here so the core never depends on the API layer at import time.
+    from graph.view import PortalGraphQL
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        passwords.configure(settings)
+        async with db.connected(settings.database_url):
+            yield
+
+    graphql = PortalGraphQL(settings)
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/health", health, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def app_from_environment() -> Starlette:
+    """Factory for `uvicorn --factory portal.app:app_from_environment`."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,167 @@
+"""The `portal` command: migrate, create practices and staff, serve.
+
+Every command fails with one line on standard error and a non-zero exit code
+on bad input, having written nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from tortoise.transactions import in_transaction
+
+from models import Practice, Role
+from portal import db
+from portal.services import accounts, passwords, practices
+from portal.services.errors import ServiceError
+from portal.settings import Settings, SettingsError
+
+DEMO_SLUG = "demo"
+DEMO_PRACTICE_NAME = "Demo Practice"
+DEMO_ADMIN_EMAIL = "admin@demo.example"
+
+
+class CommandError(Exception):
+    """A failure to report as one line."""
+
+
+def _run(settings: Settings, work: Callable[[], Awaitable[None]]) -> None:
+    async def connected_work() -> None:
+        passwords.configure(settings)
+        async with db.connected(settings.database_url):
+            await work()
+
+    asyncio.run(connected_work())
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> None:
+    asyncio.run(db.migrate(settings.database_url))
+    print("Database is up to date.")
+
+
+def _create_practice(settings: Settings, args: argparse.Namespace) -> None:
+    async def work() -> None:
+        practice = await practices.create_practice(args.name, args.slug)
+        print(f"Created practice {practice.slug!r}.")
+
+    _run(settings, work)
+
+
+def _read_password() -> str:
+    from_env = os.environ.get("PORTAL_PASSWORD")
+    if from_env is not None:
+        return from_env
+    if not sys.stdin.isatty():
+        raise CommandError("set PORTAL_PASSWORD or run in a terminal to be asked for a password")
+    first = getpass.getpass("Password: ")
+    second = getpass.getpass("Password again: ")
+    if first != second:
+        raise CommandError("the two passwords differ")
+    return first
+
+
+def _create_user(settings: Settings, args: argparse.Namespace) -> None:
+    password = _read_password()
+
+    async def work() -> None:
+        account = await accounts.create_staff_account(
+            args.practice, args.email, Role(args.role), password
+        )
+        print(f"Created {account.role.value} account {account.email} in {args.practice!r}.")
+
+    _run(settings, work)
+
+
+def _ensure_demo(settings: Settings, args: argparse.Namespace) -> None:
+    """On an empty database, creates a demo practice and its admin and prints
+    the admin's password once; otherwise does nothing and prints nothing secret."""
+
+    async def work() -> None:
+        if await Practice.exists():
+            print("Using the existing database (no demo account created).")
+            return
+        password = "-".join(secrets.token_hex(4) for _ in range(4))
+        async with in_transaction():
+            await practices.create_practice(DEMO_PRACTICE_NAME, DEMO_SLUG)
+            await accounts.create_staff_account(DEMO_SLUG, DEMO_ADMIN_EMAIL, Role.ADMIN, password)
+        print("Created a demo practice. Sign in with (shown only this once):")
+        print(f"  practice: {DEMO_SLUG}")
+        print(f"  email:    {DEMO_ADMIN_EMAIL}")
+        print(f"  password: {password}")
+
+    _run(settings, work)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    if not settings.is_production:
+        print(f"GraphiQL: http://{args.host}:{args.port}/graphql")
+    uvicorn.run(
+        "portal.app:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="portal", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    migrate = commands.add_parser("migrate", help="apply the database migrations")
+    migrate.set_defaults(handler=_migrate)
+
+    practice = commands.add_parser("create-practice", help="create a practice (tenant)")
+    practice.add_argument("--name", required=True)
+    practice.add_argument("--slug", required=True, help="lowercase letters, digits, hyphens")
+    practice.set_defaults(handler=_create_practice)
+
+    user = commands.add_parser(
+        "create-user",
+        help="create a staff account; the password comes from PORTAL_PASSWORD or a prompt",
+    )
+    user.add_argument("--practice", required=True, help="the practice's slug")
+    user.add_argument("--email", required=True)
+    user.add_argument("--role", required=True, choices=["ADMIN", "CLINICIAN"])
+    user.set_defaults(handler=_create_user)
+
+    demo = commands.add_parser(
+        "ensure-demo", help="on an empty database, create a demo practice and admin"
+    )
+    demo.set_defaults(handler=_ensure_demo)
+
+    serve = commands.add_parser("serve", help="run the service with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(handler=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    try:
+        settings = Settings.from_env()
+        args.handler(settings, args)
+    except (SettingsError, ServiceError, CommandError) as problem:
+        print(f"portal {args.command}: {problem}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Accounts: creating staff accounts and signing in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.exceptions import IntegrityError
+
+from models import Account, Practice, Role
+from portal import clock
+from portal.services import passwords
+from portal.services.emails import normalize_email, valid_email
+from portal.services.errors import EmailTaken, InvalidCredentials, NotFound, ValidationFailed
+from portal.services.practices import find_practice
+from portal.services.sessions import StartedSession, start_session
+from portal.settings import Settings
+
+STAFF_ROLES = (Role.ADMIN, Role.CLINICIAN)
+
+
+async def create_staff_account(
+    practice_slug: str, email: str, role: Role, password: str
+) -> Account:
+    practice = await find_practice(practice_slug)
+    if practice is None:
+        raise NotFound(f"There is no practice with the slug {practice_slug!r}.")
+    if role not in STAFF_ROLES:
+        raise ValidationFailed("Staff accounts are ADMIN or CLINICIAN.", field="role")
+    address = valid_email(email)
+    if address is None:
+        raise ValidationFailed("That is not a valid email address.", field="email")
+    if await Account.exists(practice=practice, email=address):
+        raise EmailTaken("Another account of this practice already uses that email address.")
+    normalized = await passwords.check_policy(password, [address, practice.name, practice.slug])
+    password_hash = await passwords.hash_password(normalized)
+    try:
+        return await Account.create(
+            practice=practice,
+            email=address,
+            role=role,
+            password_hash=password_hash,
+            password_changed_at=clock.now(),
+        )
+    except IntegrityError:
+        raise EmailTaken(
+            "Another account of this practice already uses that email address."
+        ) from None
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    account: Account
+    session: StartedSession
+
+
+async def login(practice_slug: str, email: str, password: str, settings: Settings) -> SignedIn:
+    """Signs in; wrong practice, email or password all fail the same way, in the same time."""
+    practice = await find_practice(practice_slug)
+    account = (
+        await Account.get_or_none(practice=practice, email=normalize_email(email))
+        if practice is not None
+        else None
+    )
+    password_hash = account.password_hash if account is not None else None
+    if not await passwords.verify_password(password_hash, password) or account is None:
+        raise InvalidCredentials()
+    if passwords.needs_rehash(account.password_hash):
+        account.password_hash = await passwords.hash_password(password)
+        await account.save(update_fields=["password_hash"])
+    session = await start_session(account, settings)
+    return SignedIn(account=account, session=session)
+
+
+async def practice_of(account: Account) -> Practice:
+    return await Practice.get(id=account.practice_id)

@@ -1,0 +1,62 @@
+"""The expected ways a request can fail, independent of any API layer."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    VALIDATION = "VALIDATION"
+    NOT_FOUND = "NOT_FOUND"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    MISSING_EMAIL = "MISSING_EMAIL"
+    ALREADY_SIGNED_UP = "ALREADY_SIGNED_UP"
+    NOT_SIGNED_UP = "NOT_SIGNED_UP"
+    INVALID_TOKEN = "INVALID_TOKEN"
+    PASSWORD_MISMATCH = "PASSWORD_MISMATCH"
+    WEAK_PASSWORD = "WEAK_PASSWORD"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    INVALID_CODE = "INVALID_CODE"
+    RATE_LIMITED = "RATE_LIMITED"
+    INVALID_EXPIRY = "INVALID_EXPIRY"
+
+
+class ServiceError(Exception):
+    """An expected failure: the caller shows `message`; nothing was changed."""
+
+    code: ErrorCode = ErrorCode.VALIDATION
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ValidationFailed(ServiceError):
+    code = ErrorCode.VALIDATION
+
+
+class NotFound(ServiceError):
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self, message: str = "No such record in your practice.") -> None:
+        super().__init__(message)
+
+
+class EmailTaken(ServiceError):
+    code = ErrorCode.EMAIL_TAKEN
+
+
+class WeakPassword(ServiceError):
+    code = ErrorCode.WEAK_PASSWORD
+
+
+class InvalidCredentials(ServiceError):
+    code = ErrorCode.INVALID_CREDENTIALS
+
+    def __init__(self) -> None:
+        super().__init__("The email address or the password is wrong.")
+
+
+class BadInput(Exception):
+    """A malformed argument to a query (not a mutation's expected outcome)."""

@@ -1,0 +1,138 @@
+"""Password hashing (argon2id) and the password policy, used by every flow that sets one.
+
+Both argon2 and the strength estimate are CPU work: they run in a small bounded
+thread pool so a burst of sign-ins cannot stall the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import unicodedata
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
+
+from portal.services.errors import WeakPassword
+from portal.settings import Settings
+
+MIN_LENGTH = 12
+MAX_LENGTH = 128
+# zxcvbn's matching grows fast with length; a long passphrase whose first 64
+# characters are strong is strong.
+STRENGTH_CHECKED_PREFIX = 64
+MIN_STRENGTH_SCORE = 3
+
+T = TypeVar("T")
+
+
+@dataclass
+class PasswordHashing:
+    hasher: PasswordHasher
+    pool: ThreadPoolExecutor
+    dummy_hash: str | None = None
+
+
+_hashing: PasswordHashing | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Sets the argon2 parameters and the size of the thread pool."""
+    global _hashing
+    if _hashing is not None:
+        _hashing.pool.shutdown(wait=False)
+    _hashing = PasswordHashing(
+        hasher=PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        ),
+        pool=ThreadPoolExecutor(
+            max_workers=settings.password_hash_threads, thread_name_prefix="password"
+        ),
+    )
+
+
+def _current() -> PasswordHashing:
+    if _hashing is None:
+        raise RuntimeError("passwords.configure(settings) was not called")
+    return _hashing
+
+
+async def _in_pool(work: Callable[[], T]) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_current().pool, work)
+
+
+def normalize(password: str) -> str:
+    return unicodedata.normalize("NFKC", password)
+
+
+async def hash_password(password: str) -> str:
+    hasher = _current().hasher
+    normalized = normalize(password)
+    return await _in_pool(lambda: hasher.hash(normalized))
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when the password matches. With no hash, verifies against a dummy
+    hash anyway so an unknown account costs the same time as a known one."""
+    hashing = _current()
+    if password_hash is None:
+        if hashing.dummy_hash is None:
+            hashing.dummy_hash = await hash_password("dummy password for timing")
+        password_hash = hashing.dummy_hash
+        known = False
+    else:
+        known = True
+    normalized = normalize(password)
+
+    def verify() -> bool:
+        try:
+            return hashing.hasher.verify(password_hash, normalized)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await _in_pool(verify) and known
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _current().hasher.check_needs_rehash(password_hash)
+
+
+async def check_policy(password: str, context: Iterable[str | None]) -> str:
+    """Returns the normalised password, or raises WeakPassword saying why.
+
+    `context` holds the account's own details (email, names, practice): a
+    password built from them is guessable by anyone who knows the person.
+    """
+    normalized = normalize(password)
+    if len(normalized) < MIN_LENGTH:
+        raise WeakPassword(f"Use at least {MIN_LENGTH} characters.", field="password")
+    if len(normalized) > MAX_LENGTH:
+        raise WeakPassword(f"Use at most {MAX_LENGTH} characters.", field="password")
+    user_inputs = sorted(_context_words(context))
+    prefix = normalized[:STRENGTH_CHECKED_PREFIX]
+    result = await _in_pool(lambda: zxcvbn(prefix, user_inputs=user_inputs, max_length=MAX_LENGTH))
+    if result["score"] < MIN_STRENGTH_SCORE:
+        warning = result["feedback"].get("warning") or "This password is easy to guess."
+        raise WeakPassword(
+            f"{warning} Try a longer phrase of several unrelated words.", field="password"
+        )
+    return normalized
+
+
+def _context_words(context: Iterable[str | None]) -> set[str]:
+    words: set[str] = set()
+    for item in context:
+        if not item:
+            continue
+        lowered = item.strip().lower()
+        words.add(lowered)
+        for separator in "@.-_+ ":
+            lowered = lowered.replace(separator, " ")
+        words.update(part for part in lowered.split() if len(part) >= 3)
+    return words

@@ -1,0 +1,44 @@
+"""Practices: the tenants."""
+
+from __future__ import annotations
+
+import re
+
+from tortoise.exceptions import IntegrityError
+
+from models import Practice
+from portal.services.errors import ValidationFailed
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_SLUG_LENGTH = 63
+MAX_NAME_LENGTH = 200
+
+
+class SlugTaken(ValidationFailed):
+    pass
+
+
+async def create_practice(name: str, slug: str) -> Practice:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise ValidationFailed(
+            f"The practice name must be 1 to {MAX_NAME_LENGTH} characters.", field="name"
+        )
+    if len(slug) > MAX_SLUG_LENGTH or not SLUG_PATTERN.match(slug):
+        raise ValidationFailed(
+            "The slug must be lowercase letters, digits and single hyphens "
+            f"(at most {MAX_SLUG_LENGTH} characters), like 'north-clinic'.",
+            field="slug",
+        )
+    if await Practice.exists(slug=slug):
+        raise SlugTaken(f"The slug {slug!r} is already used by another practice.", field="slug")
+    try:
+        return await Practice.create(name=name, slug=slug)
+    except IntegrityError:
+        raise SlugTaken(
+            f"The slug {slug!r} is already used by another practice.", field="slug"
+        ) from None
+
+
+async def find_practice(slug: str) -> Practice | None:
+    return await Practice.get_or_none(slug=slug.strip().lower())
