@@ -119,14 +119,57 @@ class InvalidCredentialsError(Error):
     pass
 
 
+@strawberry.type(description="Another account of this practice already uses that email address.")
+class EmailTakenError(Error):
+    pass
+
+
+@strawberry.type(description="The patient has no email address to send to.")
+class MissingEmailError(Error):
+    pass
+
+
+@strawberry.type(description="The patient already has a portal account.")
+class AlreadySignedUpError(Error):
+    pass
+
+
+@strawberry.type(
+    description="The link or token is unknown, already used, replaced, revoked or expired."
+)
+class InvalidTokenError(Error):
+    pass
+
+
+@strawberry.type(description="The password and its confirmation differ.")
+class PasswordMismatchError(Error):
+    pass
+
+
+@strawberry.type(
+    description="The password is too short, too long, too common, or too close to the "
+    "account's own details; `message` says which."
+)
+class WeakPasswordError(Error):
+    pass
+
+
+_ERROR_TYPES: dict[service.ErrorCode, type[Error]] = {
+    service.ErrorCode.NOT_FOUND: NotFoundError,
+    service.ErrorCode.INVALID_CREDENTIALS: InvalidCredentialsError,
+    service.ErrorCode.EMAIL_TAKEN: EmailTakenError,
+    service.ErrorCode.MISSING_EMAIL: MissingEmailError,
+    service.ErrorCode.ALREADY_SIGNED_UP: AlreadySignedUpError,
+    service.ErrorCode.INVALID_TOKEN: InvalidTokenError,
+    service.ErrorCode.PASSWORD_MISMATCH: PasswordMismatchError,
+    service.ErrorCode.WEAK_PASSWORD: WeakPasswordError,
+}
+
+
 def error_result(failure: service.ServiceError) -> Error:
     """The union member that reports an expected service failure."""
     code = ErrorCode(failure.code.value)
-    if isinstance(failure, service.ValidationFailed):
+    if failure.code is service.ErrorCode.VALIDATION:
         field = to_camel_case(failure.field) if failure.field else None
         return ValidationError(code=code, message=failure.message, field=field)
-    if isinstance(failure, service.NotFound):
-        return NotFoundError(code=code, message=failure.message)
-    if isinstance(failure, service.InvalidCredentials):
-        return InvalidCredentialsError(code=code, message=failure.message)
-    raise TypeError(f"no GraphQL error type for {type(failure).__name__}")
+    return _ERROR_TYPES[failure.code](code=code, message=failure.message)

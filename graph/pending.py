@@ -1,7 +1,7 @@
 """Contract operations whose flows are not built yet.
 
 They exist so the schema keeps the public contract; each answers with a
-top-level error until its issue lands (invitations: #3, recovery: #4).
+top-level error until its issue lands (recovery: #4).
 """
 
 from __future__ import annotations
@@ -12,35 +12,12 @@ from typing import Annotated
 import strawberry
 
 from graph.context import Info
-from graph.errors import Error, TopLevelError
-from graph.patients.types import PatientType
+from graph.errors import InvalidTokenError, TopLevelError
 
 
 class NotAvailableYet(TopLevelError):
     code = "NOT_AVAILABLE"
     default_message = "This operation is not available yet."
-
-
-@strawberry.type(description="The link or token is unknown, used, replaced, revoked or expired.")
-class InvalidTokenError(Error):
-    pass
-
-
-@strawberry.type(description="What a sign-up link is for, so the sign-up page can show it.")
-class InvitationPreview:
-    practice_name: str
-    email: str
-    expires_at: datetime
-    usable: bool = strawberry.field(
-        description="False once the invitation is used, replaced, revoked or expired."
-    )
-
-
-@strawberry.type
-class InvitationSent:
-    patient: PatientType
-    sent_to: str
-    expires_at: datetime
 
 
 @strawberry.type
@@ -49,11 +26,6 @@ class ResetLinkGenerated:
         description="The link to hand to the patient; shown only this once."
     )
     expires_at: datetime
-
-
-@strawberry.type
-class AccountCreated:
-    email: str
 
 
 @strawberry.type
@@ -79,14 +51,8 @@ class PasswordChanged:
     email: str
 
 
-SendInvitationResult = Annotated[
-    InvitationSent | InvalidTokenError, strawberry.union("SendInvitationResult")
-]
 GenerateResetLinkResult = Annotated[
     ResetLinkGenerated | InvalidTokenError, strawberry.union("GenerateResetLinkResult")
-]
-CreateAccountResult = Annotated[
-    AccountCreated | InvalidTokenError, strawberry.union("CreateAccountResult")
 ]
 RequestVerificationCodeResult = Annotated[
     VerificationCodeSent | InvalidTokenError, strawberry.union("RequestVerificationCodeResult")
@@ -102,23 +68,9 @@ ChangePasswordResult = Annotated[
 ]
 
 
-def invitation(info: Info, token: str) -> InvitationPreview | None:
-    raise NotAvailableYet()
-
-
-def send_invitation(info: Info, patient_id: strawberry.ID) -> SendInvitationResult:
-    raise NotAvailableYet()
-
-
 def generate_reset_link(
     info: Info, patient_id: strawberry.ID, expires_at: datetime
 ) -> GenerateResetLinkResult:
-    raise NotAvailableYet()
-
-
-def create_account(
-    info: Info, token: str, password: str, password_confirmation: str
-) -> CreateAccountResult:
     raise NotAvailableYet()
 
 

@@ -19,6 +19,9 @@ from graph.patients.mutations.create_patient import create_patient
 from graph.patients.mutations.update_patient import update_patient
 from graph.patients.queries import patient, patients
 from graph.permissions import IsAdmin, IsSignedIn, IsStaff
+from graph.portal.mutations.create_account import create_account
+from graph.portal.mutations.send_invitation import send_invitation
+from graph.portal.queries import invitation
 
 logger = logging.getLogger("portal.graphql")
 
@@ -41,7 +44,7 @@ class Query:
         "found or not visible.",
     )
     invitation = strawberry.field(
-        resolver=pending.invitation,
+        resolver=invitation,
         description="Anyone. What a sign-up link is for; null when the token is unknown.",
     )
 
@@ -59,7 +62,7 @@ class Mutation:
         description="ADMIN. Changes a patient profile; omitted fields stay as they are.",
     )
     send_invitation = strawberry.mutation(
-        resolver=pending.send_invitation,
+        resolver=send_invitation,
         permission_classes=[IsAdmin],
         description="ADMIN. Emails the patient a link to create their portal account, to the "
         "email on their profile. Sending again replaces the earlier link.",
@@ -71,7 +74,7 @@ class Mutation:
         "until `expiresAt`. Generating a new one replaces the earlier link.",
     )
     create_account = strawberry.mutation(
-        resolver=pending.create_account,
+        resolver=create_account,
         description="Anyone holding an invitation token. Creates the portal account; does not "
         "sign in.",
     )
@@ -103,9 +106,15 @@ class Mutation:
 
 
 def is_expected(error: GraphQLError) -> bool:
-    """Parse and validation errors and our own top-level errors reach the
-    caller as they are; anything else is a bug and is masked."""
-    return error.original_error is None or isinstance(error.original_error, TopLevelError)
+    """Errors about the request itself (parsing, validation, variable values:
+    all raised before any resolver runs, so without a path) and our own
+    top-level errors reach the caller as they are; anything else is a bug
+    and is masked."""
+    return (
+        error.path is None
+        or error.original_error is None
+        or isinstance(error.original_error, TopLevelError)
+    )
 
 
 class MaskUnexpectedErrors(MaskErrors):

@@ -1,8 +1,19 @@
 """The Tortoise ORM models: tables and their relations, nothing else."""
 
 from models.account import Account, Role
+from models.invitation import Invitation
+from models.outbox import OutboxMessage, OutboxStatus
 from models.patient import Patient
 from models.practice import Practice
 from models.session import Session
 
-__all__ = ["Account", "Patient", "Practice", "Role", "Session"]
+__all__ = [
+    "Account",
+    "Invitation",
+    "OutboxMessage",
+    "OutboxStatus",
+    "Patient",
+    "Practice",
+    "Role",
+    "Session",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from starlette.routing import Route
 from tortoise.connection import connections
 
 from portal import db
+from portal.mail.delivery import run_delivery_loop
 from portal.services import passwords
 from portal.settings import Settings
 
@@ -36,7 +38,16 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         passwords.configure(settings)
         async with db.connected(settings.database_url):
-            yield
+            if not settings.mail_worker:
+                yield
+                return
+            stop = asyncio.Event()
+            delivery = asyncio.create_task(run_delivery_loop(settings, stop))
+            try:
+                yield
+            finally:
+                stop.set()
+                await delivery
 
     graphql = PortalGraphQL(settings)
     return Starlette(

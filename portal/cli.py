@@ -12,13 +12,16 @@ import getpass
 import logging
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import NoReturn
 
 from tortoise.transactions import in_transaction
 
 from models import Practice, Role
 from portal import db
+from portal.mail import delivery
 from portal.services import accounts, passwords, practices
 from portal.services.errors import ServiceError
 from portal.settings import Settings, SettingsError
@@ -30,6 +33,13 @@ DEMO_ADMIN_EMAIL = "admin@demo.example"
 
 class CommandError(Exception):
     """A failure to report as one line."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes are reported in one line too (`--help` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
 def _run(settings: Settings, work: Callable[[], Awaitable[None]]) -> None:
@@ -99,11 +109,37 @@ def _ensure_demo(settings: Settings, args: argparse.Namespace) -> None:
     _run(settings, work)
 
 
+def _deliver_mail(settings: Settings, args: argparse.Namespace) -> None:
+    async def work() -> None:
+        if args.once:
+            outcome = await delivery.drain(settings)
+            print(f"Sent {outcome.sent}, to retry {outcome.retried}, failed {outcome.failed}.")
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, stop.set)
+        print(f"Delivering mail {_mail_destination(settings)}; Ctrl+C to stop.")
+        await delivery.run_delivery_loop(settings, stop)
+
+    _run(settings, work)
+
+
+def _mail_destination(settings: Settings) -> str:
+    if settings.smtp_url:
+        return "through the SMTP server in SMTP_URL"
+    return f"as .eml files into {settings.mail_dir}/ (SMTP_URL is not set)"
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     if not settings.is_production:
         print(f"GraphiQL: http://{args.host}:{args.port}/graphql")
+    if settings.mail_worker:
+        print(f"Mail: delivered {_mail_destination(settings)}")
+    else:
+        print("Mail: queued for a separate `portal deliver-mail` (PORTAL_MAIL_WORKER=off)")
     uvicorn.run(
         "portal.app:app_from_environment",
         factory=True,
@@ -115,8 +151,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="portal", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="portal", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     migrate = commands.add_parser("migrate", help="apply the database migrations")
     migrate.set_defaults(handler=_migrate)
@@ -139,6 +175,10 @@ def _parser() -> argparse.ArgumentParser:
         "ensure-demo", help="on an empty database, create a demo practice and admin"
     )
     demo.set_defaults(handler=_ensure_demo)
+
+    deliver = commands.add_parser("deliver-mail", help="deliver queued mail until stopped")
+    deliver.add_argument("--once", action="store_true", help="deliver what is due, then exit")
+    deliver.set_defaults(handler=_deliver_mail)
 
     serve = commands.add_parser("serve", help="run the service with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")

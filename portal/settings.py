@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -39,6 +40,14 @@ class Settings:
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
     password_hash_threads: int = 2
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_from: str = "Client Portal <no-reply@localhost>"
+    mail_dir: Path = Path("var/mail")
+    # Whether `portal serve` delivers mail itself; off when a separate
+    # `portal deliver-mail` process does it.
+    mail_worker: bool = True
+    mail_poll_seconds: float = 2.0
+    invitation_ttl: timedelta = timedelta(days=7)
 
     @property
     def is_production(self) -> bool:
@@ -65,6 +74,18 @@ class Settings:
             argon2_time_cost=_int(env, "PORTAL_ARGON2_TIME_COST", 2, 1, 100),
             argon2_parallelism=_int(env, "PORTAL_ARGON2_PARALLELISM", 1, 1, 64),
             password_hash_threads=_int(env, "PORTAL_PASSWORD_HASH_THREADS", 2, 1, 64),
+            smtp_url=_smtp_url(env.get("SMTP_URL")),
+            mail_from=_mail_from(env.get("PORTAL_MAIL_FROM", cls.mail_from)),
+            mail_dir=Path(env.get("PORTAL_MAIL_DIR") or cls.mail_dir),
+            mail_worker=_bool(env, "PORTAL_MAIL_WORKER", True),
+            mail_poll_seconds=_int(env, "PORTAL_MAIL_POLL_SECONDS", 2, 1, 3600),
+            invitation_ttl=_duration(
+                env,
+                "PORTAL_INVITATION_TTL",
+                timedelta(days=7),
+                timedelta(minutes=5),
+                timedelta(days=90),
+            ),
         )
 
 
@@ -79,6 +100,11 @@ KNOWN_VARIABLES = frozenset(
         "PORTAL_ARGON2_TIME_COST",
         "PORTAL_ARGON2_PARALLELISM",
         "PORTAL_PASSWORD_HASH_THREADS",
+        "PORTAL_MAIL_FROM",
+        "PORTAL_MAIL_DIR",
+        "PORTAL_MAIL_WORKER",
+        "PORTAL_MAIL_POLL_SECONDS",
+        "PORTAL_INVITATION_TTL",
     }
     | OTHER_KNOWN_VARIABLES
 )
@@ -155,3 +181,64 @@ def _base_url(value: str | None, production: bool) -> str:
     if production and parts.scheme != "https":
         raise SettingsError("PORTAL_BASE_URL must use https in production")
     return value.rstrip("/")
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(
+    env: Mapping[str, str], name: str, default: timedelta, low: timedelta, high: timedelta
+) -> timedelta:
+    """A duration like `7d`, `12h`, `30m` or `90s` (a bare number is seconds)."""
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    unit = raw[-1] if raw[-1] in DURATION_UNITS else "s"
+    number = raw[:-1] if raw[-1] in DURATION_UNITS else raw
+    try:
+        value = timedelta(seconds=float(number) * DURATION_UNITS[unit])
+    except ValueError:
+        raise SettingsError(f"{name} must be a duration like 7d, 12h or 30m, not {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "on", "yes"):
+        return True
+    if raw in ("0", "false", "off", "no"):
+        return False
+    raise SettingsError(f"{name} must be on or off, not {raw!r}")
+
+
+def _smtp_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise SettingsError("SMTP_URL must look like smtp://host:port or smtps://user:pass@host")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise SettingsError("SMTP_URL has a malformed port") from None
+    return value
+
+
+def _mail_from(value: str) -> str:
+    from email.headerregistry import Address
+    from email.utils import parseaddr
+
+    name, address = parseaddr(value)
+    if "@" not in address:
+        raise SettingsError(
+            "PORTAL_MAIL_FROM must be an address like 'Client Portal <no-reply@example.org>'"
+        )
+    try:
+        Address(display_name=name, addr_spec=address)
+    except (ValueError, IndexError):
+        raise SettingsError(f"PORTAL_MAIL_FROM is not a valid address: {value!r}") from None
+    return value

@@ -3,16 +3,22 @@ role-named clients: anonymous, patient, clinician, admin."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
 from starlette.applications import Starlette
 from tortoise.connection import connections
 
@@ -20,10 +26,19 @@ from models import Account, Patient, Practice, Role
 from portal import clock as portal_clock
 from portal import db
 from portal.app import create_app
+from portal.mail import delivery
+from portal.mail.delivery import DeliveryRound
 from portal.settings import Settings
 from tests import factories
 
-TABLES = ["session", "account", "patient", "practice"]
+TABLES = [
+    "outbox_message",
+    "invitation",
+    "session",
+    "account",
+    "patient",
+    "practice",
+]
 
 LOGIN = """
 mutation Login($practice: String!, $email: String!, $password: String!) {
@@ -40,8 +55,67 @@ def _database_url(tmp: Path) -> str:
     return os.environ.get("TEST_DATABASE_URL") or f"sqlite://{tmp / 'portal.sqlite3'}"
 
 
+class Mailbox:
+    """What the test SMTP server received, parsed as the recipient would read it."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
+        content = envelope.content if isinstance(envelope.content, bytes) else b""
+        parsed = email.message_from_bytes(content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@dataclass
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) on a local port; `down()` simulates an outage."""
+
+    port: int
+    mailbox: Mailbox
+    controller: Controller | None = None
+
+    def up(self) -> None:
+        if self.controller is None:
+            self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+            self.controller.start()
+
+    def down(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def smtp_server() -> Iterator[SmtpServer]:
+    server = SmtpServer(port=_free_port(), mailbox=Mailbox())
+    server.up()
+    yield server
+    server.down()
+
+
+@pytest.fixture
+def mailbox(smtp_server: SmtpServer) -> Iterator[Mailbox]:
+    smtp_server.up()
+    smtp_server.mailbox.messages.clear()
+    yield smtp_server.mailbox
+    smtp_server.up()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, smtp_server: SmtpServer) -> Settings:
     return Settings(
         database_url=_database_url(tmp_path_factory.mktemp("db")),
         secret_key="test-only-key-" + "k" * 40,
@@ -49,7 +123,21 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         # Cheap argon2 keeps the suite fast; production uses the OWASP defaults.
         argon2_memory_kib=1024,
         argon2_time_cost=1,
+        smtp_url=f"smtp://127.0.0.1:{smtp_server.port}",
+        mail_from="Client Portal <no-reply@portal.test>",
+        # Tests deliver mail when they choose to, with `deliver_mail`.
+        mail_worker=False,
     )
+
+
+@pytest.fixture
+def deliver_mail(settings: Settings) -> Callable[[], Awaitable[DeliveryRound]]:
+    """Runs one delivery worker until nothing is due."""
+
+    async def deliver() -> DeliveryRound:
+        return await delivery.drain(settings)
+
+    return deliver
 
 
 @pytest.fixture(scope="session")

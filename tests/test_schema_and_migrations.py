@@ -25,4 +25,6 @@ async def test_migrations_describe_the_current_models(app: object) -> None:
 
     pending = await detector.changes()
 
-    assert pending == [], f"models changed without a migration ({MODELS_APP}): run `make migrations`"
+    assert pending == [], (
+        f"models changed without a migration ({MODELS_APP}): run `make migrations`"
+    )

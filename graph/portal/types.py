@@ -46,3 +46,13 @@ class PatientPortal:
             invitation_expires_at=state.invitation_expires_at,
             signed_up_at=state.signed_up_at,
         )
+
+
+@strawberry.type(description="What a sign-up link is for, so the sign-up page can show it.")
+class InvitationPreview:
+    practice_name: str
+    email: str
+    expires_at: datetime
+    usable: bool = strawberry.field(
+        description="False once the invitation is used, replaced, revoked or expired."
+    )

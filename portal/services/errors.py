@@ -60,3 +60,27 @@ class InvalidCredentials(ServiceError):
 
 class BadInput(Exception):
     """A malformed argument to a query (not a mutation's expected outcome)."""
+
+
+class MissingEmail(ServiceError):
+    code = ErrorCode.MISSING_EMAIL
+
+
+class AlreadySignedUp(ServiceError):
+    code = ErrorCode.ALREADY_SIGNED_UP
+
+
+class InvalidToken(ServiceError):
+    code = ErrorCode.INVALID_TOKEN
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This link is not valid: it was used, replaced by a newer one, or has expired."
+        )
+
+
+class PasswordMismatch(ServiceError):
+    code = ErrorCode.PASSWORD_MISMATCH
+
+    def __init__(self) -> None:
+        super().__init__("The password and its confirmation differ.", field="password_confirmation")

@@ -114,9 +114,22 @@ async def check_policy(password: str, context: Iterable[str | None]) -> str:
         raise WeakPassword(f"Use at least {MIN_LENGTH} characters.", field="password")
     if len(normalized) > MAX_LENGTH:
         raise WeakPassword(f"Use at most {MAX_LENGTH} characters.", field="password")
-    user_inputs = sorted(_context_words(context))
-    prefix = normalized[:STRENGTH_CHECKED_PREFIX]
-    result = await _in_pool(lambda: zxcvbn(prefix, user_inputs=user_inputs, max_length=MAX_LENGTH))
+    words = _context_words(context)
+    # zxcvbn alone rates "gracehopper2024" strong even knowing the names, so
+    # the account's own words are taken out and what is left must be strong.
+    remainder = normalized.casefold()
+    for word in sorted(words, key=len, reverse=True):
+        remainder = remainder.replace(word, "")
+    candidate = remainder[:STRENGTH_CHECKED_PREFIX]
+    if not candidate:
+        raise WeakPassword(
+            "This password is made of your own details. Try a phrase of unrelated words.",
+            field="password",
+        )
+    user_inputs = sorted(words)
+    result = await _in_pool(
+        lambda: zxcvbn(candidate, user_inputs=user_inputs, max_length=MAX_LENGTH)
+    )
     if result["score"] < MIN_STRENGTH_SCORE:
         warning = result["feedback"].get("warning") or "This password is easy to guess."
         raise WeakPassword(
@@ -130,7 +143,7 @@ def _context_words(context: Iterable[str | None]) -> set[str]:
     for item in context:
         if not item:
             continue
-        lowered = item.strip().lower()
+        lowered = item.strip().casefold()
         words.add(lowered)
         for separator in "@.-_+ ":
             lowered = lowered.replace(separator, " ")

@@ -12,14 +12,17 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from models import Patient
+from models import Account, Patient, Practice
 from portal import clock
+from portal.mail.outbox import enqueue
 from portal.services.access import Viewer, find_visible_patient, visible_patients
 from portal.services.emails import valid_email
-from portal.services.errors import BadInput, NotFound, ValidationFailed
+from portal.services.errors import BadInput, EmailTaken, NotFound, ValidationFailed
+from portal.services.invitations import email_taken_by_another_account, revoke_open_invitations
 
 MAX_NAME_LENGTH = 100
 MAX_PHONE_LENGTH = 40
@@ -31,6 +34,7 @@ LATEST_UTC_OFFSET = timedelta(hours=14)
 MAX_PAGE_SIZE = 100
 CURSOR_PREFIX = "patient:"
 
+EMAIL_TAKEN_MESSAGE = "Another account of this practice already uses that email address."
 EDITABLE_FIELDS = ("first_name", "last_name", "date_of_birth", "email", "phone")
 
 
@@ -144,14 +148,44 @@ async def create_patient(
 async def update_patient(viewer: Viewer, patient_id: str, changes: Mapping[str, Any]) -> Patient:
     """Changes the given fields; fields not given stay as they are."""
     columns = _validated(changes)
-    async with in_transaction():
-        patient = await find_visible_patient(viewer, patient_id)
-        if patient is None:
-            raise NotFound()
-        if columns:
-            patient.update_from_dict(columns)
-            await patient.save()
+    try:
+        async with in_transaction():
+            patient = await find_visible_patient(viewer, patient_id)
+            if patient is None:
+                raise NotFound()
+            if "email" in columns and columns["email"] != patient.email:
+                await _follow_email_change(patient, columns["email"])
+            if columns:
+                patient.update_from_dict(columns)
+                await patient.save()
+    except IntegrityError:
+        raise EmailTaken(EMAIL_TAKEN_MESSAGE) from None
     return patient
+
+
+async def _follow_email_change(patient: Patient, new_email: str | None) -> None:
+    """A pending invitation went to the old address: it is cancelled. A
+    signed-up patient signs in with the new address from now on, and the old
+    address is told, in case the change was not theirs."""
+    await revoke_open_invitations(patient)
+    account = await Account.get_or_none(patient_id=patient.id)
+    if account is None:
+        return
+    if new_email is None:
+        raise ValidationFailed(
+            "A patient with a portal account needs an email address to sign in.", field="email"
+        )
+    if await email_taken_by_another_account(patient, new_email):
+        raise EmailTaken(EMAIL_TAKEN_MESSAGE)
+    old_email = account.email
+    account.email = new_email
+    await account.save(update_fields=["email"])
+    practice = await Practice.get(id=patient.practice_id)
+    await enqueue(
+        "email_changed",
+        old_email,
+        {"first_name": patient.first_name, "practice_name": practice.name},
+    )
 
 
 def encode_cursor(patient: Patient) -> str:
@@ -170,16 +204,31 @@ def _decode_cursor(cursor: str) -> uuid.UUID:
         raise BadInput("`after` is not a cursor from this list.") from None
 
 
-def _search_filter(search: str) -> Q:
-    term = search.strip()
+def _looks_like_phone(text: str) -> bool:
+    return bool(digits_of(text)) and PHONE_PATTERN.match(text) is not None
+
+
+def _term_filter(term: str) -> Q:
     matches = (
         Q(first_name_key__contains=term.casefold())
         | Q(last_name_key__contains=term.casefold())
         | Q(email__contains=term.lower())
     )
-    digits = digits_of(term)
-    if digits:
-        matches |= Q(phone_digits__contains=digits)
+    if _looks_like_phone(term):
+        matches |= Q(phone_digits__contains=digits_of(term))
+    return matches
+
+
+def _search_filter(search: str) -> Q:
+    """Every word must match some field ("ada love" finds Ada Lovelace); a
+    search that looks like a phone number also matches its digits as a whole
+    ("555 0100" finds "+1 (555) 0100"). Digits inside words ("ada2@mail") are
+    not matched against phone numbers."""
+    term_filters = [_term_filter(term) for term in search.split()]
+    matches = Q(*term_filters, join_type=Q.AND)
+    whole = search.strip()
+    if len(term_filters) > 1 and _looks_like_phone(whole):
+        matches |= Q(phone_digits__contains=digits_of(whole))
     return matches
 
 

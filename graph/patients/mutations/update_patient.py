@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from graph.context import Info
-from graph.errors import NotFoundError, ValidationError, error_result
+from graph.errors import EmailTakenError, NotFoundError, ValidationError, error_result
 from graph.patients.types import PatientType
 from portal.services import patients as service
 from portal.services.errors import ServiceError
@@ -28,7 +28,8 @@ class PatientUpdated:
 
 
 UpdatePatientResult = Annotated[
-    PatientUpdated | ValidationError | NotFoundError, strawberry.union("UpdatePatientResult")
+    PatientUpdated | ValidationError | NotFoundError | EmailTakenError,
+    strawberry.union("UpdatePatientResult"),
 ]
 
 

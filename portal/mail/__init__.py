@@ -1,0 +1,1 @@
+"""Email: a transactional outbox, its delivery worker, and the transports."""

@@ -1,0 +1,25 @@
+"""Writes emails into the outbox table, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models import OutboxMessage
+from portal import clock
+from portal.mail.render import render
+
+
+async def enqueue(kind: str, to_address: str, context: dict[str, Any]) -> OutboxMessage:
+    """Queues an email. Call inside the transaction that makes the change the
+    email reports, so the two are committed, or rolled back, together."""
+    email = render(kind, context)
+    now = clock.now()
+    return await OutboxMessage.create(
+        kind=kind,
+        to_address=to_address,
+        subject=email.subject,
+        text_body=email.text,
+        html_body=email.html,
+        created_at=now,
+        next_attempt_at=now,
+    )

@@ -1,0 +1,167 @@
+"""Portal invitations: sending the sign-up link, previewing it, creating the account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from models import Account, Invitation, Patient, Practice, Role
+from portal import clock
+from portal.mail.outbox import enqueue
+from portal.services import passwords
+from portal.services.access import Viewer, find_visible_patient
+from portal.services.errors import (
+    AlreadySignedUp,
+    EmailTaken,
+    InvalidToken,
+    MissingEmail,
+    NotFound,
+    PasswordMismatch,
+)
+from portal.services.tokens import keyed_hash, new_token
+from portal.settings import Settings
+
+INVITATION_PURPOSE = "invitation"
+
+
+@dataclass(frozen=True)
+class SentInvitation:
+    patient: Patient
+    sent_to: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class InvitationPreview:
+    practice_name: str
+    email: str
+    expires_at: datetime
+    usable: bool
+
+
+def invitation_link(settings: Settings, practice: Practice, token: str) -> str:
+    return f"{settings.base_url}/{practice.slug}/sign-up?token={token}"
+
+
+def is_usable(invitation: Invitation, now: datetime) -> bool:
+    return (
+        invitation.used_at is None and invitation.revoked_at is None and invitation.expires_at > now
+    )
+
+
+async def email_taken_by_another_account(patient: Patient, email: str) -> bool:
+    # Staff accounts have no patient: NULL must count as "another account".
+    others = Q(patient_id__isnull=True) | Q(patient_id__not=patient.id)
+    return await Account.filter(others, practice_id=patient.practice_id, email=email).exists()
+
+
+async def revoke_open_invitations(patient: Patient) -> None:
+    """Makes every invitation of the patient unusable (call inside a transaction)."""
+    await Invitation.filter(
+        patient_id=patient.id, used_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=clock.now())
+
+
+async def send_invitation(viewer: Viewer, patient_id: str, settings: Settings) -> SentInvitation:
+    """Emails the patient a fresh sign-up link; earlier links stop working."""
+    async with in_transaction():
+        patient = await find_visible_patient(viewer, patient_id)
+        if patient is None:
+            raise NotFound()
+        if await Account.exists(patient_id=patient.id):
+            raise AlreadySignedUp("This patient already has a portal account.")
+        if not patient.email:
+            raise MissingEmail("Add an email address to the patient's profile first.")
+        if await email_taken_by_another_account(patient, patient.email):
+            raise EmailTaken("Another account of this practice already uses that email address.")
+        practice = await Practice.get(id=patient.practice_id)
+        await revoke_open_invitations(patient)
+        now = clock.now()
+        token = new_token()
+        invitation = await Invitation.create(
+            practice_id=patient.practice_id,
+            patient=patient,
+            token_hash=keyed_hash(settings.secret_key, INVITATION_PURPOSE, token),
+            sent_to=patient.email,
+            sent_by_id=viewer.account_id,
+            created_at=now,
+            expires_at=now + settings.invitation_ttl,
+        )
+        await enqueue(
+            "invitation",
+            patient.email,
+            {
+                "first_name": patient.first_name,
+                "practice_name": practice.name,
+                "link": invitation_link(settings, practice, token),
+                "expires_at": invitation.expires_at.strftime("%d %B %Y, %H:%M UTC"),
+            },
+        )
+    return SentInvitation(patient=patient, sent_to=patient.email, expires_at=invitation.expires_at)
+
+
+async def _find(token: str, settings: Settings) -> Invitation | None:
+    if not token:
+        return None
+    # Looked up by its keyed hash: the database never sees the token itself.
+    return await Invitation.get_or_none(
+        token_hash=keyed_hash(settings.secret_key, INVITATION_PURPOSE, token)
+    ).select_related("practice")
+
+
+async def preview_invitation(token: str, settings: Settings) -> InvitationPreview | None:
+    invitation = await _find(token, settings)
+    if invitation is None:
+        return None
+    return InvitationPreview(
+        practice_name=invitation.practice.name,
+        email=invitation.sent_to,
+        expires_at=invitation.expires_at,
+        usable=is_usable(invitation, clock.now()),
+    )
+
+
+async def create_account(
+    token: str, password: str, password_confirmation: str, settings: Settings
+) -> Account:
+    """Creates the patient's portal account from an invitation; does not sign in."""
+    invitation = await _find(token, settings)
+    if invitation is None or not is_usable(invitation, clock.now()):
+        raise InvalidToken()
+    if password != password_confirmation:
+        raise PasswordMismatch()
+    patient = await Patient.get(id=invitation.patient_id)
+    practice = invitation.practice
+    normalized = await passwords.check_policy(
+        password,
+        [patient.email, patient.first_name, patient.last_name, practice.name, practice.slug],
+    )
+    password_hash = await passwords.hash_password(normalized)
+    try:
+        async with in_transaction():
+            now = clock.now()
+            # The redemption itself: of two simultaneous requests, one matches.
+            redeemed = await Invitation.filter(
+                id=invitation.id,
+                used_at__isnull=True,
+                revoked_at__isnull=True,
+                expires_at__gt=now,
+            ).update(used_at=now)
+            if not redeemed:
+                raise InvalidToken()
+            return await Account.create(
+                practice_id=invitation.practice_id,
+                email=invitation.sent_to,
+                role=Role.PATIENT,
+                patient_id=patient.id,
+                password_hash=password_hash,
+                password_changed_at=now,
+            )
+    except IntegrityError:
+        # The patient signed up meanwhile, or the address was taken: this
+        # invitation can no longer be used either way.
+        raise InvalidToken() from None

@@ -1,0 +1,197 @@
+"""A patient opens the emailed link, chooses a password, and signs in."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from models import Account, Invitation, Patient, Role, Session
+from tests.conftest import LOGIN, FrozenClock, GraphQLClient, Mailbox
+from tests.mail import token_in
+
+SEND_INVITATION = "mutation($id: ID!) { sendInvitation(patientId: $id) { __typename } }"
+
+CREATE_ACCOUNT = """
+mutation Create($token: String!, $password: String!, $confirmation: String!) {
+  createAccount(token: $token, password: $password, passwordConfirmation: $confirmation) {
+    __typename
+    ... on AccountCreated { email }
+    ... on Error { code message }
+  }
+}
+"""
+
+NEW_PASSWORD = "velvet-harbour-quantum-57"
+
+
+async def invite(
+    admin: GraphQLClient,
+    patient: Patient,
+    mailbox: Mailbox,
+    deliver_mail: Callable[[], Awaitable[object]],
+) -> str:
+    """Sends an invitation and returns the token from the email that arrives."""
+    await admin.data(SEND_INVITATION, id=str(patient.id))
+    await deliver_mail()
+    return token_in(mailbox.to(patient.email or "")[-1])
+
+
+async def test_invite_create_account_then_sign_in(
+    admin: GraphQLClient,
+    anonymous: GraphQLClient,
+    patient_profile: Patient,
+    mailbox: Mailbox,
+    deliver_mail: Callable[[], Awaitable[object]],
+) -> None:
+    token = await invite(admin, patient_profile, mailbox, deliver_mail)
+
+    result = await anonymous.data(
+        CREATE_ACCOUNT, token=token, password=NEW_PASSWORD, confirmation=NEW_PASSWORD
+    )
+
+    assert result["createAccount"] == {
+        "__typename": "AccountCreated",
+        "email": "grace@mail.example",
+    }
+    account = await Account.get(patient_id=patient_profile.id)
+    assert account.role is Role.PATIENT
+    assert await Session.filter(account_id=account.id).count() == 0  # does not sign in
+    signed_in = await anonymous.data(
+        LOGIN, practice="north", email="grace@mail.example", password=NEW_PASSWORD
+    )
+    assert signed_in["login"]["account"]["role"] == "PATIENT"
+    portal = await admin.data(
+        "query($id: ID!) { patient(id: $id) { portal { status signedUpAt } } }",
+        id=str(patient_profile.id),
+    )
+    assert portal["patient"]["portal"]["status"] == "SIGNED_UP"
+    assert portal["patient"]["portal"]["signedUpAt"] is not None
+
+
+async def test_a_link_works_only_once(
+    admin: GraphQLClient,
+    anonymous: GraphQLClient,
+    patient_profile: Patient,
+    mailbox: Mailbox,
+    deliver_mail: Callable[[], Awaitable[object]],
+) -> None:
+    token = await invite(admin, patient_profile, mailbox, deliver_mail)
+    await anonymous.data(
+        CREATE_ACCOUNT, token=token, password=NEW_PASSWORD, confirmation=NEW_PASSWORD
+    )
+
+    again = await anonymous.data(
+        CREATE_ACCOUNT, token=token, password=NEW_PASSWORD, confirmation=NEW_PASSWORD
+    )
+
+    assert again["createAccount"]["code"] == "INVALID_TOKEN"
+    assert await Account.filter(patient_id=patient_profile.id).count() == 1
+
+
+async def test_a_replaced_link_no_longer_works(
+    admin: GraphQLClient,
+    anonymous: GraphQLClient,
+    patient_profile: Patient,
+    mailbox: Mailbox,
+    deliver_mail: Callable[[], Awaitable[object]],
+) -> None:
+    old_token = await invite(admin, patient_profile, mailbox, deliver_mail)
+    new_token = await invite(admin, patient_profile, mailbox, deliver_mail)
+
+    old = await anonymous.data(
+        CREATE_ACCOUNT, token=old_token, password=NEW_PASSWORD, confirmation=NEW_PASSWORD
+    )
+
+    assert old["createAccount"]["code"] == "INVALID_TOKEN"
+    assert await Account.filter(patient_id=patient_profile.id).count() == 0
+    new = await anonymous.data(
+        CREATE_ACCOUNT, token=new_token, password=NEW_PASSWORD, confirmation=NEW_PASSWORD
+    )
+    assert new["createAccount"]["__typename"] == "AccountCreated"
+
+
+async def test_an_expired_link_no_longer_works(
+    clock: FrozenClock,
+    admin: GraphQLClient,
+    anonymous: GraphQLClient,
+    patient_profile: Patient,
+    mailbox: Mailbox,
+    deliver_mail: Callable[[], Awaitable[object]],
+) -> None:
+    token = await invite(admin, patient_profile, mailbox, deliver_mail)
+    clock.advance(days=7, seconds=1)
+
+    result = await anonymous.data(
+        CREATE_ACCOUNT, token=token, password=NEW_PASSWORD, confirmation=NEW_PASSWORD
+    )
+
+    assert result["createAccount"]["code"] == "INVALID_TOKEN"
+    assert await Account.filter(patient_id=patient_profile.id).count() == 0
+
+
+async def test_an_unknown_token_is_invalid(anonymous: GraphQLClient) -> None:
+    for token in ["", "made-up-token", "x" * 500]:
+        result = await anonymous.data(
+            CREATE_ACCOUNT, token=token, password=NEW_PASSWORD, confirmation=NEW_PASSWORD
+        )
+        assert result["createAccount"]["code"] == "INVALID_TOKEN"
+
+
+async def test_the_confirmation_must_match_and_the_link_stays_usable(
+    admin: GraphQLClient,
+    anonymous: GraphQLClient,
+    patient_profile: Patient,
+    mailbox: Mailbox,
+    deliver_mail: Callable[[], Awaitable[object]],
+) -> None:
+    token = await invite(admin, patient_profile, mailbox, deliver_mail)
+
+    result = await anonymous.data(
+        CREATE_ACCOUNT, token=token, password=NEW_PASSWORD, confirmation=NEW_PASSWORD + "x"
+    )
+
+    assert result["createAccount"]["code"] == "PASSWORD_MISMATCH"
+    assert await Account.all().filter(role=Role.PATIENT).count() == 0
+    invitation = await Invitation.get(patient_id=patient_profile.id)
+    assert invitation.used_at is None
+
+
+async def test_weak_passwords_and_ones_made_of_the_patients_details_are_refused(
+    admin: GraphQLClient,
+    anonymous: GraphQLClient,
+    patient_profile: Patient,
+    mailbox: Mailbox,
+    deliver_mail: Callable[[], Awaitable[object]],
+) -> None:
+    token = await invite(admin, patient_profile, mailbox, deliver_mail)
+
+    for weak in ["password123", "short", "GraceHopper1990!", "grace@mail.example"]:
+        result = await anonymous.data(CREATE_ACCOUNT, token=token, password=weak, confirmation=weak)
+        assert result["createAccount"]["code"] == "WEAK_PASSWORD", weak
+
+    assert await Account.filter(patient_id=patient_profile.id).count() == 0
+    assert (await Invitation.get(patient_id=patient_profile.id)).used_at is None
+
+
+async def test_two_simultaneous_calls_with_one_token_create_exactly_one_account(
+    admin: GraphQLClient,
+    anonymous: GraphQLClient,
+    patient_profile: Patient,
+    mailbox: Mailbox,
+    deliver_mail: Callable[[], Awaitable[object]],
+) -> None:
+    token = await invite(admin, patient_profile, mailbox, deliver_mail)
+
+    results = await asyncio.gather(
+        *(
+            anonymous.data(
+                CREATE_ACCOUNT, token=token, password=NEW_PASSWORD, confirmation=NEW_PASSWORD
+            )
+            for _ in range(4)
+        )
+    )
+
+    outcomes = sorted(r["createAccount"]["__typename"] for r in results)
+    assert outcomes.count("AccountCreated") == 1
+    assert outcomes.count("InvalidTokenError") == 3
+    assert await Account.filter(patient_id=patient_profile.id).count() == 1

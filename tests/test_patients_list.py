@@ -1,0 +1,387 @@
+"""patients(search, first, after): staff list and search their own practice's
+patients, by last name then first name, a page at a time."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+import pytest
+
+from models import Patient, Practice
+from tests import factories
+from tests.conftest import FrozenClock, GraphQLClient, QueryCounter
+
+PATIENTS = """
+query Patients($search: String, $first: Int! = 25, $after: String) {
+  patients(search: $search, first: $first, after: $after) {
+    totalCount
+    edges { cursor node { id firstName lastName } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+PATIENTS_WITH_PORTAL = """
+query PatientsWithPortal($first: Int!) {
+  patients(first: $first) {
+    edges { node { id lastName portal { status } } }
+  }
+}
+"""
+
+
+async def listing(client: GraphQLClient, **variables: Any) -> dict[str, Any]:
+    result: dict[str, Any] = (await client.data(PATIENTS, **variables))["patients"]
+    return result
+
+
+def names(page: dict[str, Any]) -> list[str]:
+    return [f"{e['node']['firstName']} {e['node']['lastName']}" for e in page["edges"]]
+
+
+def bad_user_input(body: dict[str, Any]) -> bool:
+    return body["data"] is None and [e["extensions"]["code"] for e in body["errors"]] == [
+        "BAD_USER_INPUT"
+    ]
+
+
+async def make(practice: Practice, first: str, last: str, **fields: Any) -> Patient:
+    return await factories.make_patient(practice, first_name=first, last_name=last, **fields)
+
+
+async def test_staff_see_their_practice_by_last_then_first_name_ignoring_case(
+    admin: GraphQLClient, clinician: GraphQLClient, practice: Practice, other_practice: Practice
+) -> None:
+    for first, last in [
+        ("bob", "Carter"),
+        ("Zoe", "adams"),
+        ("Al", "baker"),
+        ("amy", "Adams"),
+        ("Dora", "carter"),
+    ]:
+        await make(practice, first, last)
+    await make(other_practice, "Aaron", "Aardvark")
+
+    for staff in (admin, clinician):
+        page = await listing(staff)
+
+        assert names(page) == ["amy Adams", "Zoe adams", "Al baker", "bob Carter", "Dora carter"]
+        assert page["totalCount"] == 5
+        assert page["pageInfo"]["hasNextPage"] is False
+
+
+async def test_patients_with_the_same_name_are_ordered_by_id(
+    admin: GraphQLClient, practice: Practice
+) -> None:
+    twins = [await make(practice, "Sam", "Smith") for _ in range(4)]
+    await make(practice, "Sam", "Smyth")
+    await make(practice, "Sal", "Smith")
+
+    page = await listing(admin)
+
+    ids = [e["node"]["id"] for e in page["edges"]]
+    assert ids[1:5] == sorted(str(t.id) for t in twins)
+    assert names(page)[0] == "Sal Smith"
+    assert names(page)[5] == "Sam Smyth"
+
+
+async def test_patients_and_anonymous_callers_cannot_list(
+    anonymous: GraphQLClient, patient: GraphQLClient
+) -> None:
+    for caller, code in [(patient, "FORBIDDEN"), (anonymous, "UNAUTHENTICATED")]:
+        body = await caller.post(PATIENTS)
+
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == code
+
+
+@pytest.fixture
+async def searchable(practice: Practice, other_practice: Practice) -> None:
+    await make(
+        practice, "Ada", "Lovelace", email="ada@analytical.example", phone="+44 20 7946 0001"
+    )
+    await make(practice, "Grace", "Hopper", email="grace@navy.example", phone="+1 (555) 0199")
+    await make(practice, "Alan", "Turing", email="alan@bletchley.example", phone=None)
+    await make(practice, "Émile", "Zola", email="e.zola@paris.example", phone="01 42 00 00 00")
+    await make(practice, "Jo", "March", email="amélie@lit.example", phone=None)
+    # Another practice's patient matches every search below that finds Grace.
+    await make(other_practice, "Grace", "Hopper", email="grace@navy.example", phone="+1 555 0199")
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        ("LOVE", ["Ada Lovelace"]),  # inside the last name
+        ("rac", ["Grace Hopper"]),  # inside the first name
+        ("aLaN", ["Alan Turing"]),
+        ("éMILE", ["Émile Zola"]),  # case beyond ASCII
+        ("NAVY.ex", ["Grace Hopper"]),  # inside the email
+        ("@bletchley", ["Alan Turing"]),
+        ("AMÉLIE@", ["Jo March"]),
+        ("555-01", ["Grace Hopper"]),  # phone digits, whatever the punctuation
+        ("(555) 0199", ["Grace Hopper"]),
+        ("7946", ["Ada Lovelace"]),
+        ("4200", ["Émile Zola"]),
+        ("ada love", ["Ada Lovelace"]),  # every word matches some field
+        ("  Grace   HOPPER ", ["Grace Hopper"]),
+        ("grace turing", []),
+        ("ada2@analytical", []),  # digits inside a word are not a phone number
+        ("20 7946", ["Ada Lovelace"]),
+        ("nobody", []),
+    ],
+)
+async def test_search_finds_any_part_of_name_email_or_phone_ignoring_case(
+    admin: GraphQLClient, searchable: None, search: str, expected: list[str]
+) -> None:
+    page = await listing(admin, search=search)
+
+    assert names(page) == expected
+    assert page["totalCount"] == len(expected)
+
+
+async def test_an_empty_search_lists_everyone(admin: GraphQLClient, searchable: None) -> None:
+    for search in (None, ""):
+        page = await listing(admin, search=search)
+
+        assert names(page) == [
+            "Grace Hopper",
+            "Ada Lovelace",
+            "Jo March",
+            "Alan Turing",
+            "Émile Zola",
+        ]
+
+
+async def test_like_wildcards_in_a_search_are_literal(
+    admin: GraphQLClient, practice: Practice
+) -> None:
+    await make(practice, "Ada", "Lovelace", email="ada_l@mail.example")
+    await make(practice, "Alan", "Turing", email="alanturing@mail.example")
+    await make(practice, "Fifty", "Per%cent", email="fifty@mail.example")
+    await make(practice, "Bea", "Back\\slash", email="bea@mail.example")
+
+    assert names(await listing(admin, search="%")) == ["Fifty Per%cent"]
+    assert names(await listing(admin, search="_")) == ["Ada Lovelace"]
+    # Unescaped, "a_l" would match "ail" in every address here.
+    assert names(await listing(admin, search="a_l")) == ["Ada Lovelace"]
+    assert names(await listing(admin, search="r%c")) == ["Fifty Per%cent"]
+    assert names(await listing(admin, search="T%G")) == []
+    assert names(await listing(admin, search="\\")) == ["Bea Back\\slash"]
+    assert names(await listing(admin, search="k\\s")) == ["Bea Back\\slash"]
+
+
+@pytest.mark.parametrize(("page_size", "page_lengths"), [(1, [1] * 8), (3, [3, 3, 2]), (8, [8])])
+async def test_walking_the_pages_gives_every_patient_once_in_order(
+    admin: GraphQLClient, practice: Practice, page_size: int, page_lengths: list[int]
+) -> None:
+    for first, last in [
+        ("Eve", "Moss"),
+        ("Ann", "moss"),
+        ("Bo", "Abel"),
+        ("Cy", "Zane"),
+        ("Ann", "MOSS"),
+        ("Di", "Lee"),
+        ("Ann", "Moss"),
+        ("Al", "Lee"),
+    ]:
+        await make(practice, first, last)
+    expected = [
+        str(p.id)
+        for p in sorted(
+            await Patient.all(),
+            key=lambda p: (p.last_name.casefold(), p.first_name.casefold(), str(p.id)),
+        )
+    ]
+
+    pages: list[dict[str, Any]] = []
+    after = None
+    for _ in range(len(expected) + 1):  # bounded, should paging never end
+        page = await listing(admin, first=page_size, after=after)
+        pages.append(page)
+        assert page["totalCount"] == 8
+        assert page["pageInfo"]["endCursor"] == page["edges"][-1]["cursor"]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+
+    ids = [e["node"]["id"] for p in pages for e in p["edges"]]
+    assert ids == expected
+    assert [len(p["edges"]) for p in pages] == page_lengths
+    # Cursors are opaque: they do not show the patient's id.
+    assert all(e["node"]["id"] not in e["cursor"] for p in pages for e in p["edges"])
+
+
+async def test_pages_of_a_search_count_every_match(
+    admin: GraphQLClient, practice: Practice
+) -> None:
+    for first in ["Ann", "Bob", "Cat", "Dan", "Eve"]:
+        await make(practice, first, "Smith")
+    await make(practice, "Fay", "Jones")
+
+    first_page = await listing(admin, search="smith", first=2)
+    second_page = await listing(
+        admin, search="smith", first=2, after=first_page["pageInfo"]["endCursor"]
+    )
+    last_page = await listing(
+        admin, search="smith", first=2, after=second_page["pageInfo"]["endCursor"]
+    )
+
+    assert [p["totalCount"] for p in (first_page, second_page, last_page)] == [5, 5, 5]
+    assert names(first_page) + names(second_page) + names(last_page) == [
+        "Ann Smith",
+        "Bob Smith",
+        "Cat Smith",
+        "Dan Smith",
+        "Eve Smith",
+    ]
+    assert [p["pageInfo"]["hasNextPage"] for p in (first_page, second_page, last_page)] == [
+        True,
+        True,
+        False,
+    ]
+
+
+async def test_a_page_that_ends_exactly_at_the_last_patient_has_no_next_page(
+    admin: GraphQLClient, practice: Practice
+) -> None:
+    for first in ["Ann", "Bob"]:
+        await make(practice, first, "Smith")
+
+    page = await listing(admin, first=2)
+
+    assert len(page["edges"]) == 2
+    assert page["pageInfo"]["hasNextPage"] is False
+
+
+async def test_an_empty_result_has_no_end_cursor(admin: GraphQLClient, practice: Practice) -> None:
+    empty = await listing(admin)
+    await make(practice, "Ada", "Lovelace")
+    no_match = await listing(admin, search="nobody")
+
+    for page in (empty, no_match):
+        assert page["edges"] == []
+        assert page["totalCount"] == 0
+        assert page["pageInfo"] == {"hasNextPage": False, "endCursor": None}
+
+
+async def test_a_page_holds_25_patients_unless_asked_otherwise(
+    admin: GraphQLClient, practice: Practice
+) -> None:
+    for n in range(26):
+        await make(practice, "Ann", f"Smith{n:02}")
+
+    page = await listing(admin)
+
+    assert len(page["edges"]) == 25
+    assert page["pageInfo"]["hasNextPage"] is True
+    assert page["totalCount"] == 26
+
+
+async def test_first_may_be_1_to_100(admin: GraphQLClient, practice: Practice) -> None:
+    for first in ["Ann", "Bob"]:
+        await make(practice, first, "Smith")
+
+    assert len((await listing(admin, first=1))["edges"]) == 1
+    assert len((await listing(admin, first=100))["edges"]) == 2
+
+
+@pytest.mark.parametrize("first", [0, -1, 101, 1000])
+async def test_first_outside_1_to_100_is_bad_user_input(
+    admin: GraphQLClient, practice: Practice, first: int
+) -> None:
+    await make(practice, "Ada", "Lovelace")
+
+    body = await admin.post(PATIENTS, first=first)
+
+    assert bad_user_input(body), body
+
+
+def encoded(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "",
+        "!!!",
+        "ÿ",
+        encoded("patient:not-a-uuid"),
+        encoded(f"patient:{uuid.uuid4()}"),
+        encoded(f"account:{uuid.uuid4()}"),
+    ],
+)
+async def test_a_malformed_cursor_is_bad_user_input(
+    admin: GraphQLClient, practice: Practice, cursor: str
+) -> None:
+    await make(practice, "Ada", "Lovelace")
+
+    body = await admin.post(PATIENTS, after=cursor)
+
+    assert bad_user_input(body), body
+
+
+async def test_a_patient_id_is_not_a_cursor(admin: GraphQLClient, practice: Practice) -> None:
+    ada = await make(practice, "Ada", "Lovelace")
+    await make(practice, "Bob", "Smith")
+
+    body = await admin.post(PATIENTS, after=str(ada.id))
+
+    assert bad_user_input(body), body
+
+
+async def test_a_cursor_from_another_practice_is_bad_user_input(
+    admin: GraphQLClient, other_admin: GraphQLClient, practice: Practice, other_practice: Practice
+) -> None:
+    for first in ["Ann", "Bob", "Cat"]:
+        await make(practice, first, "Smith")
+        await make(other_practice, first, "Smith")
+    theirs = await listing(other_admin, first=1)
+
+    body = await admin.post(PATIENTS, first=1, after=theirs["pageInfo"]["endCursor"])
+
+    assert bad_user_input(body), body
+
+
+async def test_another_practice_is_never_seen_even_by_search(
+    admin: GraphQLClient, other_admin: GraphQLClient, practice: Practice, other_practice: Practice
+) -> None:
+    await make(practice, "Ada", "Lovelace", email="ada@mail.example", phone="+1 555 0100")
+    await make(other_practice, "Zelda", "South", email="zelda@mail.example", phone="+1 555 0199")
+
+    ours = await listing(admin)
+    assert names(ours) == ["Ada Lovelace"]
+    assert ours["totalCount"] == 1
+    for search in ["zelda", "south", "zelda@mail", "0199", "mail.example", "555"]:
+        page = await listing(admin, search=search)
+        assert "Zelda South" not in names(page)
+        assert page["totalCount"] == len(page["edges"])
+    assert names(await listing(other_admin)) == ["Zelda South"]
+
+
+async def test_a_list_with_portal_status_costs_the_same_queries_for_2_or_100(
+    clock: FrozenClock,
+    admin: GraphQLClient,
+    practice: Practice,
+    sql_queries: QueryCounter,
+) -> None:
+    patients = [await make(practice, f"First{n:03}", f"Last{n:03}") for n in range(100)]
+    for signed_up in (patients[0], patients[50], patients[99]):
+        await factories.make_patient_account(signed_up)
+
+    sql_queries.count = 0
+    small = await admin.data(PATIENTS_WITH_PORTAL, first=2)
+    small_cost = sql_queries.count
+    sql_queries.count = 0
+    large = await admin.data(PATIENTS_WITH_PORTAL, first=100)
+    large_cost = sql_queries.count
+
+    assert len(small["patients"]["edges"]) == 2
+    assert len(large["patients"]["edges"]) == 100
+    statuses = [e["node"]["portal"]["status"] for e in large["patients"]["edges"]]
+    assert [i for i, s in enumerate(statuses) if s == "SIGNED_UP"] == [0, 50, 99]
+    assert small_cost > 0
+    assert large_cost == small_cost
