@@ -154,6 +154,24 @@ class WeakPasswordError(Error):
     pass
 
 
+@strawberry.type(description="The patient has no portal account yet.")
+class NotSignedUpError(Error):
+    pass
+
+
+@strawberry.type(
+    description="The verification code is wrong, expired, used, or has had too many attempts "
+    "(never says which)."
+)
+class InvalidCodeError(Error):
+    pass
+
+
+@strawberry.type(description="The chosen expiry is in the past or too far in the future.")
+class InvalidExpiryError(Error):
+    pass
+
+
 _ERROR_TYPES: dict[service.ErrorCode, type[Error]] = {
     service.ErrorCode.NOT_FOUND: NotFoundError,
     service.ErrorCode.INVALID_CREDENTIALS: InvalidCredentialsError,
@@ -163,6 +181,9 @@ _ERROR_TYPES: dict[service.ErrorCode, type[Error]] = {
     service.ErrorCode.INVALID_TOKEN: InvalidTokenError,
     service.ErrorCode.PASSWORD_MISMATCH: PasswordMismatchError,
     service.ErrorCode.WEAK_PASSWORD: WeakPasswordError,
+    service.ErrorCode.NOT_SIGNED_UP: NotSignedUpError,
+    service.ErrorCode.INVALID_CODE: InvalidCodeError,
+    service.ErrorCode.INVALID_EXPIRY: InvalidExpiryError,
 }
 
 

@@ -10,9 +10,12 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 from strawberry.types import ExecutionContext
 
-from graph import pending
+from graph.auth.mutations.change_password import change_password
 from graph.auth.mutations.login import login
 from graph.auth.mutations.logout import logout
+from graph.auth.mutations.request_verification_code import request_verification_code
+from graph.auth.mutations.reset_password import reset_password
+from graph.auth.mutations.verify_reset_code import verify_reset_code
 from graph.auth.queries import me
 from graph.errors import TopLevelError
 from graph.patients.mutations.create_patient import create_patient
@@ -20,6 +23,7 @@ from graph.patients.mutations.update_patient import update_patient
 from graph.patients.queries import patient, patients
 from graph.permissions import IsAdmin, IsSignedIn, IsStaff
 from graph.portal.mutations.create_account import create_account
+from graph.portal.mutations.generate_reset_link import generate_reset_link
 from graph.portal.mutations.send_invitation import send_invitation
 from graph.portal.queries import invitation
 
@@ -68,7 +72,7 @@ class Mutation:
         "email on their profile. Sending again replaces the earlier link.",
     )
     generate_reset_link = strawberry.mutation(
-        resolver=pending.generate_reset_link,
+        resolver=generate_reset_link,
         permission_classes=[IsAdmin],
         description="ADMIN. A link with which a signed-up patient sets a new password, valid "
         "until `expiresAt`. Generating a new one replaces the earlier link.",
@@ -85,21 +89,21 @@ class Mutation:
         resolver=logout, description="Ends the caller's session. True when a session was ended."
     )
     request_verification_code = strawberry.mutation(
-        resolver=pending.request_verification_code,
+        resolver=request_verification_code,
         description="Anyone. Emails a verification code when an account has that email; "
         "answers the same either way.",
     )
     verify_reset_code = strawberry.mutation(
-        resolver=pending.verify_reset_code,
+        resolver=verify_reset_code,
         description="Anyone. Trades a right code for a short-lived reset token.",
     )
     reset_password = strawberry.mutation(
-        resolver=pending.reset_password,
+        resolver=reset_password,
         description="Anyone holding a reset token: from `verifyResetCode`, or from a link made "
         "by `generateResetLink`. Sets the new password and ends every session of the account.",
     )
     change_password = strawberry.mutation(
-        resolver=pending.change_password,
+        resolver=change_password,
         permission_classes=[IsSignedIn],
         description="Signed in. Changes the caller's own password.",
     )

@@ -5,6 +5,7 @@ from models.invitation import Invitation
 from models.outbox import OutboxMessage, OutboxStatus
 from models.patient import Patient
 from models.practice import Practice
+from models.recovery import ResetSource, ResetToken, VerificationCode
 from models.session import Session
 
 __all__ = [
@@ -14,6 +15,9 @@ __all__ = [
     "OutboxStatus",
     "Patient",
     "Practice",
+    "ResetSource",
+    "ResetToken",
     "Role",
     "Session",
+    "VerificationCode",
 ]

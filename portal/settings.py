@@ -48,6 +48,14 @@ class Settings:
     mail_worker: bool = True
     mail_poll_seconds: float = 2.0
     invitation_ttl: timedelta = timedelta(days=7)
+    code_ttl: timedelta = timedelta(minutes=15)
+    codes_per_hour: int = 3
+    reset_token_ttl: timedelta = timedelta(minutes=15)
+    reset_link_max_days: int = 30
+    password_changed_notice: bool = True
+    # Recovery answers take at least this long, so a known email and an
+    # unknown one cannot be told apart by timing.
+    recovery_response_floor: timedelta = timedelta(milliseconds=300)
 
     @property
     def is_production(self) -> bool:
@@ -86,6 +94,26 @@ class Settings:
                 timedelta(minutes=5),
                 timedelta(days=90),
             ),
+            code_ttl=_duration(
+                env,
+                "PORTAL_CODE_TTL",
+                timedelta(minutes=15),
+                timedelta(minutes=1),
+                timedelta(hours=2),
+            ),
+            codes_per_hour=_int(env, "PORTAL_CODES_PER_HOUR", 3, 1, 20),
+            reset_token_ttl=_duration(
+                env,
+                "PORTAL_RESET_TOKEN_TTL",
+                timedelta(minutes=15),
+                timedelta(minutes=1),
+                timedelta(hours=2),
+            ),
+            reset_link_max_days=_int(env, "PORTAL_RESET_LINK_MAX_DAYS", 30, 1, 365),
+            password_changed_notice=_bool(env, "PORTAL_PASSWORD_CHANGED_NOTICE", True),
+            recovery_response_floor=timedelta(
+                milliseconds=_int(env, "PORTAL_RECOVERY_RESPONSE_FLOOR_MS", 300, 0, 5000)
+            ),
         )
 
 
@@ -105,6 +133,12 @@ KNOWN_VARIABLES = frozenset(
         "PORTAL_MAIL_WORKER",
         "PORTAL_MAIL_POLL_SECONDS",
         "PORTAL_INVITATION_TTL",
+        "PORTAL_CODE_TTL",
+        "PORTAL_CODES_PER_HOUR",
+        "PORTAL_RESET_TOKEN_TTL",
+        "PORTAL_RESET_LINK_MAX_DAYS",
+        "PORTAL_PASSWORD_CHANGED_NOTICE",
+        "PORTAL_RECOVERY_RESPONSE_FLOOR_MS",
     }
     | OTHER_KNOWN_VARIABLES
 )

@@ -32,6 +32,8 @@ from portal.settings import Settings
 from tests import factories
 
 TABLES = [
+    "reset_token",
+    "verification_code",
     "outbox_message",
     "invitation",
     "session",
@@ -127,6 +129,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory, smtp_server: SmtpServer) 
         mail_from="Client Portal <no-reply@portal.test>",
         # Tests deliver mail when they choose to, with `deliver_mail`.
         mail_worker=False,
+        # Tests do not wait out the timing floor of recovery answers.
+        recovery_response_floor=timedelta(0),
     )
 
 

@@ -54,8 +54,8 @@ class WeakPassword(ServiceError):
 class InvalidCredentials(ServiceError):
     code = ErrorCode.INVALID_CREDENTIALS
 
-    def __init__(self) -> None:
-        super().__init__("The email address or the password is wrong.")
+    def __init__(self, message: str = "The email address or the password is wrong.") -> None:
+        super().__init__(message)
 
 
 class BadInput(Exception):
@@ -84,3 +84,18 @@ class PasswordMismatch(ServiceError):
 
     def __init__(self) -> None:
         super().__init__("The password and its confirmation differ.", field="password_confirmation")
+
+
+class NotSignedUp(ServiceError):
+    code = ErrorCode.NOT_SIGNED_UP
+
+
+class InvalidCode(ServiceError):
+    code = ErrorCode.INVALID_CODE
+
+    def __init__(self) -> None:
+        super().__init__("That code is not valid. Check the latest email, or ask for a new code.")
+
+
+class InvalidExpiry(ServiceError):
+    code = ErrorCode.INVALID_EXPIRY

@@ -1,0 +1,311 @@
+"""Password recovery: emailed verification codes, admin reset links, and
+setting the new password; changing a password while signed in."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from models import Account, Patient, Practice, ResetSource, ResetToken, Session, VerificationCode
+from portal import clock
+from portal.mail.outbox import enqueue
+from portal.services import passwords
+from portal.services.access import Viewer, find_visible_patient
+from portal.services.emails import normalize_email
+from portal.services.errors import (
+    InvalidCode,
+    InvalidCredentials,
+    InvalidExpiry,
+    InvalidToken,
+    NotFound,
+    NotSignedUp,
+    PasswordMismatch,
+)
+from portal.services.practices import find_practice
+from portal.services.tokens import keyed_hash, new_token
+from portal.settings import Settings
+
+CODE_PURPOSE = "verification-code"
+RESET_PURPOSE = "password-reset"
+CODE_DIGITS = 6
+MAX_CODE_ATTEMPTS = 5
+CODE_SENT_MESSAGE = (
+    "If an account with that email address exists, we have sent it a verification code."
+)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+
+
+@asynccontextmanager
+async def at_least(duration: timedelta) -> AsyncIterator[None]:
+    """Makes the enclosed work take at least `duration` of real time, so a
+    known and an unknown email answer in about the same time."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        remaining = duration.total_seconds() - (time.monotonic() - started)
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+
+
+def _code_hash(settings: Settings, account_id: object, code: str) -> str:
+    # Bound to the account: the same six digits sent to two people differ here.
+    return keyed_hash(settings.secret_key, CODE_PURPOSE, f"{account_id}:{code}")
+
+
+async def _find_account(practice_slug: str, email: str) -> Account | None:
+    practice = await find_practice(practice_slug)
+    if practice is None:
+        return None
+    return await Account.get_or_none(practice=practice, email=normalize_email(email))
+
+
+async def request_verification_code(practice_slug: str, email: str, settings: Settings) -> str:
+    """Emails a code when an account has that email; answers the same either way."""
+    async with at_least(settings.recovery_response_floor):
+        account = await _find_account(practice_slug, email)
+        if account is not None:
+            await _issue_code(account, settings)
+    return CODE_SENT_MESSAGE
+
+
+async def _issue_code(account: Account, settings: Settings) -> None:
+    now = clock.now()
+    async with in_transaction():
+        recent = await VerificationCode.filter(
+            account_id=account.id, created_at__gt=now - timedelta(hours=1)
+        ).count()
+        if recent >= settings.codes_per_hour:
+            return  # same answer, no mail: a flood of requests cannot flood an inbox
+        await VerificationCode.filter(
+            account_id=account.id, used_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=now)
+        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        await VerificationCode.create(
+            account_id=account.id,
+            code_hash=_code_hash(settings, account.id, code),
+            created_at=now,
+            expires_at=now + settings.code_ttl,
+        )
+        practice = await Practice.get(id=account.practice_id)
+        await enqueue(
+            "verification_code",
+            account.email,
+            {
+                "code": code,
+                "valid_minutes": int(settings.code_ttl.total_seconds() // 60),
+                "practice_name": practice.name,
+            },
+        )
+
+
+async def verify_reset_code(
+    practice_slug: str, email: str, code: str, settings: Settings
+) -> IssuedToken:
+    """Trades the right code for a short-lived, single-use reset token."""
+    async with at_least(settings.recovery_response_floor):
+        account = await _find_account(practice_slug, email)
+        offered = _code_hash(settings, account.id if account else "none", code.strip())
+        if account is None:
+            raise InvalidCode()
+        now = clock.now()
+        current = (
+            await VerificationCode.filter(
+                account_id=account.id,
+                used_at__isnull=True,
+                revoked_at__isnull=True,
+                expires_at__gt=now,
+            )
+            .order_by("-created_at")
+            .first()
+        )
+        if current is None:
+            raise InvalidCode()
+        # The attempt is counted before the code is compared, in one
+        # conditional UPDATE: parallel guesses cannot exceed the limit.
+        counted = await VerificationCode.filter(
+            id=current.id, attempts__lt=MAX_CODE_ATTEMPTS, used_at__isnull=True
+        ).update(attempts=F("attempts") + 1)
+        if not counted or not hmac.compare_digest(offered, current.code_hash):
+            raise InvalidCode()
+        async with in_transaction():
+            redeemed = await VerificationCode.filter(id=current.id, used_at__isnull=True).update(
+                used_at=now
+            )
+            if not redeemed:
+                raise InvalidCode()
+            return await _issue_reset_token(
+                account.id, ResetSource.CODE, now + settings.reset_token_ttl, None, settings
+            )
+
+
+async def _issue_reset_token(
+    account_id: object,
+    source: ResetSource,
+    expires_at: datetime,
+    created_by_id: object,
+    settings: Settings,
+) -> IssuedToken:
+    """A new reset token; it replaces earlier unused ones from the same source."""
+    now = clock.now()
+    await ResetToken.filter(
+        account_id=account_id, source=source, used_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=now)
+    token = new_token()
+    await ResetToken.create(
+        account_id=account_id,
+        source=source,
+        token_hash=keyed_hash(settings.secret_key, RESET_PURPOSE, token),
+        created_by_id=created_by_id,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    return IssuedToken(token=token, expires_at=expires_at)
+
+
+def reset_link(settings: Settings, practice: Practice, token: str) -> str:
+    return f"{settings.base_url}/{practice.slug}/reset-password?token={token}"
+
+
+@dataclass(frozen=True)
+class GeneratedLink:
+    url: str
+    expires_at: datetime
+
+
+async def generate_reset_link(
+    viewer: Viewer, patient_id: str, expires_at: datetime, settings: Settings
+) -> GeneratedLink:
+    """A reset link for a signed-up patient, valid until the chosen moment."""
+    async with in_transaction():
+        patient = await find_visible_patient(viewer, patient_id)
+        if patient is None:
+            raise NotFound()
+        account = await Account.get_or_none(patient_id=patient.id)
+        if account is None:
+            raise NotSignedUp("This patient has no portal account yet: send an invitation.")
+        now = clock.now()
+        latest = now + timedelta(days=settings.reset_link_max_days)
+        if expires_at.tzinfo is None:
+            raise InvalidExpiry("Give the expiry with its UTC offset.", field="expires_at")
+        if expires_at <= now:
+            raise InvalidExpiry("The expiry must be in the future.", field="expires_at")
+        if expires_at > latest:
+            raise InvalidExpiry(
+                f"The expiry can be at most {settings.reset_link_max_days} days ahead.",
+                field="expires_at",
+            )
+        issued = await _issue_reset_token(
+            account.id, ResetSource.LINK, expires_at, viewer.account_id, settings
+        )
+        practice = await Practice.get(id=patient.practice_id)
+    return GeneratedLink(url=reset_link(settings, practice, issued.token), expires_at=expires_at)
+
+
+async def _password_context(account: Account) -> list[str | None]:
+    practice = await Practice.get(id=account.practice_id)
+    context: list[str | None] = [account.email, practice.name, practice.slug]
+    if account.patient_id is not None:
+        patient = await Patient.get(id=account.patient_id)
+        context += [patient.first_name, patient.last_name, patient.email]
+    return context
+
+
+async def _checked_new_password(account: Account, password: str, password_confirmation: str) -> str:
+    """The argon2 hash of an acceptable new password."""
+    if password != password_confirmation:
+        raise PasswordMismatch()
+    normalized = await passwords.check_policy(password, await _password_context(account))
+    return await passwords.hash_password(normalized)
+
+
+async def _after_password_change(
+    account: Account, settings: Settings, keep_session_id: object = None
+) -> None:
+    """Inside the change's transaction: sessions end (but the caller's own when
+    changing while signed in), every outstanding code and reset token dies,
+    and the account's owner is told."""
+    now = clock.now()
+    sessions = Session.filter(account_id=account.id, ended_at__isnull=True)
+    if keep_session_id is not None:
+        sessions = sessions.exclude(id=keep_session_id)
+    await sessions.update(ended_at=now)
+    await VerificationCode.filter(
+        account_id=account.id, used_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=now)
+    await ResetToken.filter(
+        account_id=account.id, used_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=now)
+    if settings.password_changed_notice:
+        practice = await Practice.get(id=account.practice_id)
+        await enqueue("password_changed", account.email, {"practice_name": practice.name})
+
+
+async def reset_password(
+    token: str, password: str, password_confirmation: str, settings: Settings
+) -> Account:
+    """Sets a new password with a reset token from either path; does not sign in."""
+    found = (
+        await ResetToken.get_or_none(
+            token_hash=keyed_hash(settings.secret_key, RESET_PURPOSE, token)
+        )
+        if token
+        else None
+    )
+    now = clock.now()
+    if (
+        found is None
+        or found.used_at is not None
+        or found.revoked_at is not None
+        or found.expires_at <= now
+    ):
+        raise InvalidToken()
+    account = await Account.get(id=found.account_id)
+    password_hash = await _checked_new_password(account, password, password_confirmation)
+    async with in_transaction():
+        now = clock.now()
+        redeemed = await ResetToken.filter(
+            id=found.id, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+        ).update(used_at=now)
+        if not redeemed:
+            raise InvalidToken()
+        await Account.filter(id=account.id).update(
+            password_hash=password_hash, password_changed_at=now
+        )
+        await _after_password_change(account, settings)
+    return account
+
+
+async def change_password(
+    viewer: Viewer,
+    current_password: str,
+    password: str,
+    password_confirmation: str,
+    settings: Settings,
+) -> Account:
+    """Changes the signed-in caller's password; their other sessions end."""
+    account = await Account.get(id=viewer.account_id)
+    if not await passwords.verify_password(account.password_hash, current_password):
+        raise InvalidCredentials("The current password is wrong.")
+    password_hash = await _checked_new_password(account, password, password_confirmation)
+    async with in_transaction():
+        now = clock.now()
+        await Account.filter(id=account.id).update(
+            password_hash=password_hash, password_changed_at=now
+        )
+        await _after_password_change(account, settings, keep_session_id=viewer.session_id)
+    return account
