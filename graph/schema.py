@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
 from strawberry.types import ExecutionContext
 
 from graph.auth.mutations.change_password import change_password
@@ -18,6 +26,7 @@ from graph.auth.mutations.reset_password import reset_password
 from graph.auth.mutations.verify_reset_code import verify_reset_code
 from graph.auth.queries import me
 from graph.errors import TopLevelError
+from graph.limits import document_limits
 from graph.patients.mutations.create_patient import create_patient
 from graph.patients.mutations.update_patient import update_patient
 from graph.patients.queries import patient, patients
@@ -26,6 +35,7 @@ from graph.portal.mutations.create_account import create_account
 from graph.portal.mutations.generate_reset_link import generate_reset_link
 from graph.portal.mutations.send_invitation import send_invitation
 from graph.portal.queries import invitation
+from portal.settings import Settings
 
 logger = logging.getLogger("portal.graphql")
 
@@ -151,4 +161,19 @@ class PortalSchema(strawberry.Schema):
             )
 
 
-schema = PortalSchema(query=Query, mutation=Mutation, extensions=[MaskUnexpectedErrors])
+def build_schema(settings: Settings) -> PortalSchema:
+    """The schema with the request limits and introspection policy of `settings`."""
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        document_limits(max_fields=settings.max_fields, max_directives=settings.max_directives),
+        lambda: QueryDepthLimiter(max_depth=settings.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        MaskUnexpectedErrors,
+    ]
+    if settings.is_production:
+        extensions.append(DisableIntrospection)
+    return PortalSchema(query=Query, mutation=Mutation, extensions=extensions)
+
+
+# The export target of `make schema`; the served schema comes from build_schema.
+schema = build_schema(Settings())

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from graph.context import Context
-from graph.schema import schema
+from graph.schema import build_schema
+from portal.http import current_request
 from portal.services.sessions import viewer_for_token
 from portal.settings import Settings
 
@@ -25,7 +27,7 @@ def bearer_token(request: Request | WebSocket) -> str:
 class PortalGraphQL(GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(
-            schema,
+            build_schema(settings),
             graphql_ide=None if settings.is_production else "graphiql",
             allow_queries_via_get=False,
         )
@@ -37,15 +39,38 @@ class PortalGraphQL(GraphQL[Context, None]):
         viewer = await viewer_for_token(bearer_token(request), self.settings)
         return Context(request=request, response=response, settings=self.settings, viewer=viewer)
 
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        info = current_request.get()
+        if info is not None and isinstance(data, GraphQLRequestData):
+            info.operation = (data.operation_name or "")[:100] or None
+        return data
+
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
-        # Errors graphql-core raises itself (a malformed query, a wrong
-        # argument type) carry no code; they are the caller's to fix.
+        codes = []
         for error in response.get("errors") or []:
             if isinstance(error, dict):
+                # Errors graphql-core raises itself (a malformed query, a wrong
+                # argument type) carry no code; they are the caller's to fix.
                 extensions = dict(error.get("extensions") or {})
                 extensions.setdefault("code", "BAD_USER_INPUT")
                 error["extensions"] = extensions
+                codes.append(str(extensions["code"]))
+                if self.settings.is_production:
+                    error["message"] = _without_suggestions(str(error.get("message", "")))
+        info = current_request.get()
+        if info is not None and codes:
+            info.outcome = "errors"
+            info.error_codes = sorted(set(codes))
         return response
+
+
+_SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
+
+
+def _without_suggestions(message: str) -> str:
+    """In production no message may hint at a field, argument or type name."""
+    return _SUGGESTION.sub("", message)

@@ -8,12 +8,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from tortoise.connection import connections
 
 from portal import db
+from portal.http import Edge
+from portal.logs import configure_logging
 from portal.mail.delivery import run_delivery_loop
 from portal.services import passwords
 from portal.settings import Settings
@@ -50,15 +54,28 @@ def create_app(settings: Settings) -> Starlette:
                 await delivery
 
     graphql = PortalGraphQL(settings)
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/health", health, methods=["GET"]),
         ],
+        middleware=[
+            Middleware(Edge, settings=settings),  # type: ignore[arg-type]
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["POST"],
+                allow_headers=["Authorization", "Content-Type"],
+                max_age=600,
+            ),
+        ],
         lifespan=lifespan,
     )
+    return app
 
 
 def app_from_environment() -> Starlette:
     """Factory for `uvicorn --factory portal.app:app_from_environment`."""
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    configure_logging(settings)
+    return create_app(settings)

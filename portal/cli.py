@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 import os
 import secrets
 import signal
@@ -21,6 +20,7 @@ from tortoise.transactions import in_transaction
 
 from models import Practice, Role
 from portal import db
+from portal.logs import configure_logging
 from portal.mail import delivery
 from portal.services import accounts, passwords, practices
 from portal.services.errors import ServiceError
@@ -147,6 +147,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         port=args.port,
         workers=args.workers,
         log_level="info",
+        log_config=None,  # keep our handlers: one line per request, JSON in production
     )
 
 
@@ -190,10 +191,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("tortoise").setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
+        configure_logging(settings)
         args.handler(settings, args)
     except (SettingsError, ServiceError, CommandError) as problem:
         print(f"portal {args.command}: {problem}", file=sys.stderr)

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,6 +57,15 @@ class Settings:
     # Recovery answers take at least this long, so a known email and an
     # unknown one cannot be told apart by timing.
     recovery_response_floor: timedelta = timedelta(milliseconds=300)
+    max_depth: int = 10
+    max_aliases: int = 15
+    max_tokens: int = 2000
+    max_fields: int = 200
+    max_directives: int = 5
+    max_body_bytes: int = 64 * 1024
+    request_timeout_seconds: float = 10.0
+    cors_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -114,6 +124,15 @@ class Settings:
             recovery_response_floor=timedelta(
                 milliseconds=_int(env, "PORTAL_RECOVERY_RESPONSE_FLOOR_MS", 300, 0, 5000)
             ),
+            max_depth=_int(env, "PORTAL_MAX_DEPTH", 10, 2, 50),
+            max_aliases=_int(env, "PORTAL_MAX_ALIASES", 15, 0, 1000),
+            max_tokens=_int(env, "PORTAL_MAX_TOKENS", 2000, 100, 100_000),
+            max_fields=_int(env, "PORTAL_MAX_FIELDS", 200, 10, 10_000),
+            max_directives=_int(env, "PORTAL_MAX_DIRECTIVES", 5, 0, 100),
+            max_body_bytes=_int(env, "PORTAL_MAX_BODY_BYTES", 64 * 1024, 1024, 10 * 1024 * 1024),
+            request_timeout_seconds=_int(env, "PORTAL_REQUEST_TIMEOUT_SECONDS", 10, 1, 300),
+            cors_origins=_origins(env.get("PORTAL_CORS_ORIGINS", "")),
+            trusted_proxies=_networks(env.get("PORTAL_TRUSTED_PROXIES", "")),
         )
 
 
@@ -139,6 +158,15 @@ KNOWN_VARIABLES = frozenset(
         "PORTAL_RESET_LINK_MAX_DAYS",
         "PORTAL_PASSWORD_CHANGED_NOTICE",
         "PORTAL_RECOVERY_RESPONSE_FLOOR_MS",
+        "PORTAL_MAX_DEPTH",
+        "PORTAL_MAX_ALIASES",
+        "PORTAL_MAX_TOKENS",
+        "PORTAL_MAX_FIELDS",
+        "PORTAL_MAX_DIRECTIVES",
+        "PORTAL_MAX_BODY_BYTES",
+        "PORTAL_REQUEST_TIMEOUT_SECONDS",
+        "PORTAL_CORS_ORIGINS",
+        "PORTAL_TRUSTED_PROXIES",
     }
     | OTHER_KNOWN_VARIABLES
 )
@@ -276,3 +304,34 @@ def _mail_from(value: str) -> str:
     except (ValueError, IndexError):
         raise SettingsError(f"PORTAL_MAIL_FROM is not a valid address: {value!r}") from None
     return value
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    """Comma-separated origins allowed to call the API from a browser."""
+    origins = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise SettingsError(
+                "PORTAL_CORS_ORIGINS entries must be origins like https://app.example, "
+                f"not {item!r}"
+            )
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    return tuple(origins)
+
+
+def _networks(raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Comma-separated addresses or networks of proxies whose X-Forwarded-For is believed."""
+    networks = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ip_network(item, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"PORTAL_TRUSTED_PROXIES entries must be IP addresses or networks, not {item!r}"
+            ) from None
+    return tuple(networks)

@@ -1,0 +1,220 @@
+"""The HTTP edge, as plain ASGI middleware: client address, request log line,
+security headers, body size and content type, and the time budget."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Any
+
+from portal.settings import Settings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+logger = logging.getLogger("portal.request")
+
+
+@dataclass
+class RequestInfo:
+    """What the edge knows of the current request; read by the audit trail and
+    filled in by the GraphQL view (operation name, outcome)."""
+
+    request_id: str
+    client_ip: str
+    user_agent: str
+    operation: str | None = None
+    outcome: str = "ok"
+    error_codes: list[str] = field(default_factory=list)
+
+
+current_request: ContextVar[RequestInfo | None] = ContextVar("current_request", default=None)
+
+
+def client_ip(scope: Scope, settings: Settings) -> str:
+    """The socket's peer; X-Forwarded-For only counts when that peer is a
+    trusted proxy, and then the nearest address that is not one."""
+    peer = (scope.get("client") or ("0.0.0.0", 0))[0]  # noqa: S104 - not a bind address
+    if not settings.trusted_proxies or not _trusted(peer, settings):
+        return str(peer)
+    forwarded = ""
+    for name, value in scope.get("headers", []):
+        if name == b"x-forwarded-for":
+            forwarded = value.decode("latin-1")
+    for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+        if not _trusted(hop, settings):
+            return hop if _parse(hop) else str(peer)
+    return str(peer)
+
+
+def _parse(text: str) -> IPv4Address | IPv6Address | None:
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
+
+
+def _trusted(address: str, settings: Settings) -> bool:
+    parsed = _parse(address)
+    return parsed is not None and any(parsed in net for net in settings.trusted_proxies)
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def _security_headers(settings: Settings, html: bool) -> list[tuple[bytes, bytes]]:
+    if html and not settings.is_production:
+        # GraphiQL loads its scripts and styles from a CDN and runs inline code.
+        csp = (
+            "default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com "
+            "https://cdn.jsdelivr.net; style-src 'self' 'unsafe-inline' https://unpkg.com "
+            "https://cdn.jsdelivr.net; img-src 'self' data:; connect-src 'self'; "
+            "frame-ancestors 'none'"
+        )
+    else:
+        csp = "default-src 'none'; frame-ancestors 'none'"
+    return [
+        (b"x-content-type-options", b"nosniff"),
+        (b"cache-control", b"no-store"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+        (b"content-security-policy", csp.encode()),
+    ]
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _error(message: str, code: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Edge:
+    """Wraps the application; one instance per app."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        info = RequestInfo(
+            request_id=uuid.uuid4().hex[:16],
+            client_ip=client_ip(scope, self.settings),
+            user_agent=_header(scope, b"user-agent")[:200],
+        )
+        scope.setdefault("state", {})["request_info"] = info
+        token = current_request.set(info)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+        html = "text/html" in _header(scope, b"accept")
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                headers = list(message.get("headers", []))
+                headers += _security_headers(self.settings, html)
+                headers.append((b"x-request-id", info.request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, send_with_headers, lambda: response_started)
+        finally:
+            current_request.reset(token)
+            self._log(scope, info, status, time.perf_counter() - started)
+
+    async def _guarded(
+        self, scope: Scope, receive: Receive, send: Send, started: Callable[[], bool]
+    ) -> None:
+        problem = self._refuse(scope)
+        if problem is not None:
+            status, message, code = problem
+            await _send_json(send, status, _error(message, code))
+            return
+        limit = self.settings.max_body_bytes
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge()
+            return message
+
+        try:
+            async with asyncio.timeout(self.settings.request_timeout_seconds):
+                await self.app(scope, limited_receive, send)
+        except BodyTooLarge:
+            if not started():
+                await _send_json(
+                    send, 413, _error("The request body is too large.", "BAD_USER_INPUT")
+                )
+        except TimeoutError:
+            if not started():
+                await _send_json(
+                    send, 503, _error("The request took too long and was stopped.", "TIMEOUT")
+                )
+
+    def _refuse(self, scope: Scope) -> tuple[int, str, str] | None:
+        length = _header(scope, b"content-length")
+        if length.isdigit() and int(length) > self.settings.max_body_bytes:
+            return 413, "The request body is too large.", "BAD_USER_INPUT"
+        if scope["method"] == "POST" and scope["path"].rstrip("/") == "/graphql":
+            content_type = _header(scope, b"content-type").split(";")[0].strip().lower()
+            if content_type != "application/json":
+                return 415, "Send the request as application/json.", "BAD_USER_INPUT"
+        return None
+
+    def _log(self, scope: Scope, info: RequestInfo, status: int, seconds: float) -> None:
+        # Never variables, tokens or names: the operation's name and outcome only.
+        logger.info(
+            "request",
+            extra={
+                "request_id": info.request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "operation": info.operation,
+                "status": status,
+                "outcome": info.outcome if status < 400 else "rejected",
+                "error_codes": info.error_codes,
+                "duration_ms": round(seconds * 1000, 1),
+            },
+        )
