@@ -172,6 +172,11 @@ class InvalidExpiryError(Error):
     pass
 
 
+@strawberry.type(description="Too many attempts in a short time; try again later.")
+class RateLimitedError(Error):
+    retry_after_seconds: int = strawberry.field(description="How long to wait before trying again.")
+
+
 _ERROR_TYPES: dict[service.ErrorCode, type[Error]] = {
     service.ErrorCode.NOT_FOUND: NotFoundError,
     service.ErrorCode.INVALID_CREDENTIALS: InvalidCredentialsError,
@@ -193,4 +198,8 @@ def error_result(failure: service.ServiceError) -> Error:
     if failure.code is service.ErrorCode.VALIDATION:
         field = to_camel_case(failure.field) if failure.field else None
         return ValidationError(code=code, message=failure.message, field=field)
+    if isinstance(failure, service.RateLimited):
+        return RateLimitedError(
+            code=code, message=failure.message, retry_after_seconds=failure.retry_after_seconds
+        )
     return _ERROR_TYPES[failure.code](code=code, message=failure.message)

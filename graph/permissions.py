@@ -7,12 +7,15 @@ place they are written down.
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, NoReturn
 
 from strawberry.permission import BasePermission
 
 from graph.context import Info
 from graph.errors import Forbidden, Unauthenticated
+from models import AuditAction
+from portal.services import audit
 from portal.services.access import Viewer
 
 
@@ -23,8 +26,19 @@ def _viewer(info: Info) -> Viewer:
     return viewer
 
 
+async def _deny(viewer: Viewer, source: Any) -> NoReturn:
+    """Records the refusal in the audit trail, then refuses."""
+    patient_id = getattr(source, "patient_id", None)
+    await audit.record_for(
+        viewer,
+        AuditAction.PERMISSION_DENIED,
+        patient_id if isinstance(patient_id, uuid.UUID) else None,
+    )
+    raise Forbidden()
+
+
 class IsSignedIn(BasePermission):
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         _viewer(info)
         return True
 
@@ -32,33 +46,36 @@ class IsSignedIn(BasePermission):
 class IsStaff(BasePermission):
     """ADMIN or CLINICIAN."""
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        if not _viewer(info).is_staff:
-            raise Forbidden()
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        viewer = _viewer(info)
+        if not viewer.is_staff:
+            await _deny(viewer, source)
         return True
 
 
 class IsAdmin(BasePermission):
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        if not _viewer(info).is_admin:
-            raise Forbidden()
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        viewer = _viewer(info)
+        if not viewer.is_admin:
+            await _deny(viewer, source)
         return True
 
 
 class IsAdminOfPatientPractice(BasePermission):
     """On a Patient's field: an ADMIN of that patient's practice."""
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         viewer = _viewer(info)
         if not (viewer.is_admin and viewer.belongs_to(source.practice_id)):
-            raise Forbidden()
+            await _deny(viewer, source)
         return True
 
 
 class IsStaffOrSelf(BasePermission):
     """On a Patient's field: staff of that patient's practice, or the patient themself."""
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        if not _viewer(info).may_see_private_details(source.practice_id, source.id):
-            raise Forbidden()
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        viewer = _viewer(info)
+        if not viewer.may_see_private_details(source.practice_id, source.id):
+            await _deny(viewer, source)
         return True

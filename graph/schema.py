@@ -18,6 +18,7 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
+from graph.audit.queries import audit_events
 from graph.auth.mutations.change_password import change_password
 from graph.auth.mutations.login import login
 from graph.auth.mutations.logout import logout
@@ -56,6 +57,12 @@ class Query:
         resolver=patient,
         description="Staff of the patient's practice, or the patient themself; null when not "
         "found or not visible.",
+    )
+    audit_events = strawberry.field(
+        resolver=audit_events,
+        permission_classes=[IsAdmin],
+        description="ADMIN. The practice's audit trail, newest first; only the events about "
+        "one patient when `patientId` is given. `first` is between 1 and 100.",
     )
     invitation = strawberry.field(
         resolver=invitation,

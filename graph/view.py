@@ -14,7 +14,7 @@ from strawberry.types import ExecutionResult
 
 from graph.context import Context
 from graph.schema import build_schema
-from portal.http import current_request
+from portal.request_context import current_request
 from portal.services.sessions import viewer_for_token
 from portal.settings import Settings
 

@@ -1,15 +1,19 @@
 """The Tortoise ORM models: tables and their relations, nothing else."""
 
 from models.account import Account, Role
+from models.audit import AuditAction, AuditEvent
 from models.invitation import Invitation
 from models.outbox import OutboxMessage, OutboxStatus
 from models.patient import Patient
 from models.practice import Practice
 from models.recovery import ResetSource, ResetToken, VerificationCode
 from models.session import Session
+from models.throttle import ThrottleCounter
 
 __all__ = [
     "Account",
+    "AuditAction",
+    "AuditEvent",
     "Invitation",
     "OutboxMessage",
     "OutboxStatus",
@@ -19,5 +23,6 @@ __all__ = [
     "ResetToken",
     "Role",
     "Session",
+    "ThrottleCounter",
     "VerificationCode",
 ]

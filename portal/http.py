@@ -9,11 +9,10 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from contextvars import ContextVar
-from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
+from portal.request_context import RequestInfo, current_request
 from portal.settings import Settings
 
 Scope = MutableMapping[str, Any]
@@ -23,22 +22,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 logger = logging.getLogger("portal.request")
-
-
-@dataclass
-class RequestInfo:
-    """What the edge knows of the current request; read by the audit trail and
-    filled in by the GraphQL view (operation name, outcome)."""
-
-    request_id: str
-    client_ip: str
-    user_agent: str
-    operation: str | None = None
-    outcome: str = "ok"
-    error_codes: list[str] = field(default_factory=list)
-
-
-current_request: ContextVar[RequestInfo | None] = ContextVar("current_request", default=None)
 
 
 def client_ip(scope: Scope, settings: Settings) -> str:

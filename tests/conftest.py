@@ -32,6 +32,8 @@ from portal.settings import Settings
 from tests import factories
 
 TABLES = [
+    "audit_event",
+    "throttle_counter",
     "reset_token",
     "verification_code",
     "outbox_message",

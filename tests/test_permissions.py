@@ -3,6 +3,7 @@ is FORBIDDEN, and a practice never sees, finds or changes another's patients."""
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
@@ -283,9 +284,10 @@ def info_for(viewer: Viewer | None) -> Any:
     return SimpleNamespace(context=SimpleNamespace(viewer=viewer))
 
 
-def ask(permission: type[BasePermission], viewer: Viewer | None) -> bool:
+async def ask(permission: type[BasePermission], viewer: Viewer | None) -> bool:
     """Asks the permission about a patient of the north practice."""
-    return bool(permission().has_permission(a_patient_of(NORTH), info_for(viewer)))
+    answer = permission().has_permission(a_patient_of(NORTH), info_for(viewer))
+    return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
 
 
 @pytest.mark.parametrize(
@@ -296,8 +298,8 @@ def ask(permission: type[BasePermission], viewer: Viewer | None) -> bool:
         pytest.param(a_viewer(Role.PATIENT, NORTH, PROFILE), id="the-patient-themself"),
     ],
 )
-def test_staff_of_the_practice_and_the_patient_pass_is_staff_or_self(viewer: Viewer) -> None:
-    assert ask(IsStaffOrSelf, viewer) is True
+async def test_staff_of_the_practice_and_the_patient_pass_is_staff_or_self(viewer: Viewer) -> None:
+    assert await ask(IsStaffOrSelf, viewer) is True
 
 
 @pytest.mark.parametrize(
@@ -309,13 +311,13 @@ def test_staff_of_the_practice_and_the_patient_pass_is_staff_or_self(viewer: Vie
         pytest.param(a_viewer(Role.PATIENT, SOUTH, PROFILE), id="same-id-other-practice"),
     ],
 )
-def test_anyone_else_is_forbidden_private_details(viewer: Viewer) -> None:
+async def test_anyone_else_is_forbidden_private_details(viewer: Viewer) -> None:
     with pytest.raises(Forbidden):
-        ask(IsStaffOrSelf, viewer)
+        await ask(IsStaffOrSelf, viewer)
 
 
-def test_an_admin_of_the_practice_passes_is_admin_of_patient_practice() -> None:
-    assert ask(IsAdminOfPatientPractice, a_viewer(Role.ADMIN, NORTH)) is True
+async def test_an_admin_of_the_practice_passes_is_admin_of_patient_practice() -> None:
+    assert await ask(IsAdminOfPatientPractice, a_viewer(Role.ADMIN, NORTH)) is True
 
 
 @pytest.mark.parametrize(
@@ -326,9 +328,9 @@ def test_an_admin_of_the_practice_passes_is_admin_of_patient_practice() -> None:
         pytest.param(a_viewer(Role.PATIENT, NORTH, PROFILE), id="the-patient-themself"),
     ],
 )
-def test_anyone_but_an_admin_of_the_practice_is_forbidden_portal(viewer: Viewer) -> None:
+async def test_anyone_but_an_admin_of_the_practice_is_forbidden_portal(viewer: Viewer) -> None:
     with pytest.raises(Forbidden):
-        ask(IsAdminOfPatientPractice, viewer)
+        await ask(IsAdminOfPatientPractice, viewer)
 
 
 def test_the_patient_fields_are_guarded_by_these_permissions() -> None:
@@ -344,9 +346,9 @@ def test_the_patient_fields_are_guarded_by_these_permissions() -> None:
 
 
 @pytest.mark.parametrize("permission", [IsStaffOrSelf, IsAdminOfPatientPractice])
-def test_patient_field_permissions_need_sign_in(permission: type[BasePermission]) -> None:
+async def test_patient_field_permissions_need_sign_in(permission: type[BasePermission]) -> None:
     with pytest.raises(Unauthenticated):
-        ask(permission, None)
+        await ask(permission, None)
 
 
 # --- Tenancy: another practice's admin, on every path -------------------------

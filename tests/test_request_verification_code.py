@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
-
-import pytest
 
 from models import Account, OutboxMessage, Patient, Practice, Session, VerificationCode
 from tests import factories
@@ -21,6 +18,7 @@ from tests.mail import html_of, text_of
 DeliverMail = Callable[[], Awaitable[object]]
 
 GRACE = "grace@mail.example"
+
 
 REQUEST_CODE = """
 mutation Request($practice: String!, $email: String!) {
@@ -303,16 +301,7 @@ async def test_at_most_three_codes_an_hour_per_account(
     assert await VerificationCode.filter(account_id=account.id).count() == 4
     assert (await verify(anonymous, new_code))["__typename"] == "ResetCodeVerified"
 
-ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith(("postgres", "asyncpg"))
 
-
-@pytest.mark.xfail(
-    ON_POSTGRES,
-    reason="portal/services/recovery.py _issue_code counts the last hour's codes, revokes and "
-    "inserts in a READ COMMITTED transaction without a lock: simultaneous requests all count "
-    "fewer than 3 and all insert, so more than 3 codes (and several live ones) are made",
-    strict=True,
-)
 async def test_simultaneous_requests_still_make_at_most_three_codes(
     anonymous: GraphQLClient,
     patient_profile: Patient,

@@ -6,11 +6,18 @@ from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
 
-from models import Account, Practice, Role
+from models import Account, AuditAction, Role
 from portal import clock
-from portal.services import passwords
+from portal.request_context import client_ip
+from portal.services import audit, passwords, throttling
 from portal.services.emails import normalize_email, valid_email
-from portal.services.errors import EmailTaken, InvalidCredentials, NotFound, ValidationFailed
+from portal.services.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
 from portal.services.practices import find_practice
 from portal.services.sessions import StartedSession, start_session
 from portal.settings import Settings
@@ -54,8 +61,22 @@ class SignedIn:
 
 
 async def login(practice_slug: str, email: str, password: str, settings: Settings) -> SignedIn:
-    """Signs in; wrong practice, email or password all fail the same way, in the same time."""
+    """Signs in; wrong practice, email or password all fail the same way, in the same time.
+
+    Failures are counted per practice + email whether or not the account
+    exists (a lockout with growing back-off) and per client address.
+    """
     practice = await find_practice(practice_slug)
+    practice_id = practice.id if practice is not None else None
+    streak = throttling.login_key(settings, practice_slug, email)
+    try:
+        await throttling.ensure_not_locked(streak)
+        await throttling.check_window(
+            settings, throttling.LOGIN_FAILURES_PER_IP, "login-ip", client_ip()
+        )
+    except RateLimited:
+        await audit.record(AuditAction.LOGIN_THROTTLED, practice_id=practice_id)
+        raise
     account = (
         await Account.get_or_none(practice=practice, email=normalize_email(email))
         if practice is not None
@@ -63,13 +84,27 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
     )
     password_hash = account.password_hash if account is not None else None
     if not await passwords.verify_password(password_hash, password) or account is None:
+        await throttling.record_failure(streak)
+        await throttling.count_in_window(
+            settings, throttling.LOGIN_FAILURES_PER_IP, "login-ip", client_ip(), raise_over=False
+        )
+        await audit.record(
+            AuditAction.LOGIN_FAILED,
+            practice_id=practice_id,
+            account_id=account.id if account else None,
+            role=account.role if account else None,
+        )
         raise InvalidCredentials()
+    await throttling.clear(streak)
     if passwords.needs_rehash(account.password_hash):
         account.password_hash = await passwords.hash_password(password)
         await account.save(update_fields=["password_hash"])
     session = await start_session(account, settings)
+    await audit.record(
+        AuditAction.LOGIN_SUCCEEDED,
+        practice_id=account.practice_id,
+        account_id=account.id,
+        role=account.role,
+        patient_id=account.patient_id,
+    )
     return SignedIn(account=account, session=session)
-
-
-async def practice_of(account: Account) -> Practice:
-    return await Practice.get(id=account.practice_id)

@@ -99,3 +99,11 @@ class InvalidCode(ServiceError):
 
 class InvalidExpiry(ServiceError):
     code = ErrorCode.INVALID_EXPIRY
+
+
+class RateLimited(ServiceError):
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__("Too many attempts in a short time. Try again a little later.")
+        self.retry_after_seconds = retry_after_seconds

@@ -9,10 +9,10 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from models import Account, Invitation, Patient, Practice, Role
+from models import Account, AuditAction, Invitation, Patient, Practice, Role
 from portal import clock
 from portal.mail.outbox import enqueue
-from portal.services import passwords
+from portal.services import audit, passwords
 from portal.services.access import Viewer, find_visible_patient
 from portal.services.errors import (
     AlreadySignedUp,
@@ -59,10 +59,14 @@ async def email_taken_by_another_account(patient: Patient, email: str) -> bool:
     return await Account.filter(others, practice_id=patient.practice_id, email=email).exists()
 
 
-async def revoke_open_invitations(patient: Patient) -> None:
-    """Makes every invitation of the patient unusable (call inside a transaction)."""
-    await Invitation.filter(
-        patient_id=patient.id, used_at__isnull=True, revoked_at__isnull=True
+async def revoke_open_invitations(patient: Patient) -> int:
+    """Makes every invitation of the patient unusable (call inside a
+    transaction); returns how many could still have been used."""
+    return await Invitation.filter(
+        patient_id=patient.id,
+        used_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=clock.now(),
     ).update(revoked_at=clock.now())
 
 
@@ -101,6 +105,7 @@ async def send_invitation(viewer: Viewer, patient_id: str, settings: Settings) -
                 "expires_at": invitation.expires_at.strftime("%d %B %Y, %H:%M UTC"),
             },
         )
+        await audit.record_for(viewer, AuditAction.INVITATION_SENT, patient.id)
     return SentInvitation(patient=patient, sent_to=patient.email, expires_at=invitation.expires_at)
 
 
@@ -153,7 +158,7 @@ async def create_account(
             ).update(used_at=now)
             if not redeemed:
                 raise InvalidToken()
-            return await Account.create(
+            account = await Account.create(
                 practice_id=invitation.practice_id,
                 email=invitation.sent_to,
                 role=Role.PATIENT,
@@ -161,6 +166,14 @@ async def create_account(
                 password_hash=password_hash,
                 password_changed_at=now,
             )
+            await audit.record(
+                AuditAction.ACCOUNT_CREATED,
+                practice_id=account.practice_id,
+                account_id=account.id,
+                role=account.role,
+                patient_id=patient.id,
+            )
+            return account
     except IntegrityError:
         # The patient signed up meanwhile, or the address was taken: this
         # invitation can no longer be used either way.

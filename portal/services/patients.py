@@ -16,9 +16,10 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from models import Account, Patient, Practice
+from models import Account, AuditAction, Patient, Practice
 from portal import clock
 from portal.mail.outbox import enqueue
+from portal.services import audit
 from portal.services.access import Viewer, find_visible_patient, visible_patients
 from portal.services.emails import valid_email
 from portal.services.errors import BadInput, EmailTaken, NotFound, ValidationFailed
@@ -142,7 +143,10 @@ async def create_patient(
             "phone": phone,
         }
     )
-    return await Patient.create(practice_id=viewer.practice_id, **columns)
+    async with in_transaction():
+        patient = await Patient.create(practice_id=viewer.practice_id, **columns)
+        await audit.record_for(viewer, AuditAction.PATIENT_CREATED, patient.id)
+    return patient
 
 
 async def update_patient(viewer: Viewer, patient_id: str, changes: Mapping[str, Any]) -> Patient:
@@ -154,20 +158,22 @@ async def update_patient(viewer: Viewer, patient_id: str, changes: Mapping[str, 
             if patient is None:
                 raise NotFound()
             if "email" in columns and columns["email"] != patient.email:
-                await _follow_email_change(patient, columns["email"])
+                await _follow_email_change(viewer, patient, columns["email"])
             if columns:
                 patient.update_from_dict(columns)
                 await patient.save()
+                await audit.record_for(viewer, AuditAction.PATIENT_UPDATED, patient.id)
     except IntegrityError:
         raise EmailTaken(EMAIL_TAKEN_MESSAGE) from None
     return patient
 
 
-async def _follow_email_change(patient: Patient, new_email: str | None) -> None:
+async def _follow_email_change(viewer: Viewer, patient: Patient, new_email: str | None) -> None:
     """A pending invitation went to the old address: it is cancelled. A
     signed-up patient signs in with the new address from now on, and the old
     address is told, in case the change was not theirs."""
-    await revoke_open_invitations(patient)
+    if await revoke_open_invitations(patient):
+        await audit.record_for(viewer, AuditAction.INVITATION_CANCELLED, patient.id)
     account = await Account.get_or_none(patient_id=patient.id)
     if account is None:
         return

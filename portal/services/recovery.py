@@ -15,10 +15,20 @@ from datetime import datetime, timedelta
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import Account, Patient, Practice, ResetSource, ResetToken, Session, VerificationCode
+from models import (
+    Account,
+    AuditAction,
+    Patient,
+    Practice,
+    ResetSource,
+    ResetToken,
+    Session,
+    VerificationCode,
+)
 from portal import clock
 from portal.mail.outbox import enqueue
-from portal.services import passwords
+from portal.request_context import client_ip
+from portal.services import audit, passwords, throttling
 from portal.services.access import Viewer, find_visible_patient
 from portal.services.emails import normalize_email
 from portal.services.errors import (
@@ -77,15 +87,33 @@ async def _find_account(practice_slug: str, email: str) -> Account | None:
 async def request_verification_code(practice_slug: str, email: str, settings: Settings) -> str:
     """Emails a code when an account has that email; answers the same either way."""
     async with at_least(settings.recovery_response_floor):
+        await _count_attempt(settings, "code-request", practice_slug, email)
         account = await _find_account(practice_slug, email)
         if account is not None:
             await _issue_code(account, settings)
     return CODE_SENT_MESSAGE
 
 
+async def _count_attempt(settings: Settings, kind: str, practice_slug: str, email: str) -> None:
+    """Per email (known or not, so the limit reveals nothing) and per address."""
+    per_email, per_ip = (
+        (throttling.CODE_REQUESTS_PER_EMAIL, throttling.CODE_REQUESTS_PER_IP)
+        if kind == "code-request"
+        else (throttling.CODE_CHECKS_PER_EMAIL, throttling.CODE_CHECKS_PER_IP)
+    )
+    await throttling.count_in_window(
+        settings, per_email, kind, practice_slug.strip().lower(), normalize_email(email)
+    )
+    await throttling.count_in_window(settings, per_ip, kind, client_ip())
+
+
 async def _issue_code(account: Account, settings: Settings) -> None:
     now = clock.now()
-    async with in_transaction():
+    async with in_transaction() as connection:
+        # Serialises simultaneous requests for one account, so the hourly
+        # limit below cannot be overrun by a burst (PostgreSQL; SQLite
+        # serialises writers anyway).
+        await Account.filter(id=account.id).select_for_update().using_db(connection).first()
         recent = await VerificationCode.filter(
             account_id=account.id, created_at__gt=now - timedelta(hours=1)
         ).count()
@@ -94,6 +122,7 @@ async def _issue_code(account: Account, settings: Settings) -> None:
         await VerificationCode.filter(
             account_id=account.id, used_at__isnull=True, revoked_at__isnull=True
         ).update(revoked_at=now)
+        await _record(AuditAction.CODE_REQUESTED, account)
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         await VerificationCode.create(
             account_id=account.id,
@@ -118,39 +147,60 @@ async def verify_reset_code(
 ) -> IssuedToken:
     """Trades the right code for a short-lived, single-use reset token."""
     async with at_least(settings.recovery_response_floor):
+        await _count_attempt(settings, "code-check", practice_slug, email)
         account = await _find_account(practice_slug, email)
         offered = _code_hash(settings, account.id if account else "none", code.strip())
         if account is None:
             raise InvalidCode()
-        now = clock.now()
-        current = (
-            await VerificationCode.filter(
-                account_id=account.id,
-                used_at__isnull=True,
-                revoked_at__isnull=True,
-                expires_at__gt=now,
-            )
-            .order_by("-created_at")
-            .first()
+        try:
+            return await _redeem_code(account, offered, settings)
+        except InvalidCode:
+            await _record(AuditAction.CODE_FAILED, account)
+            raise
+
+
+async def _record(action: AuditAction, account: Account) -> None:
+    await audit.record(
+        action,
+        practice_id=account.practice_id,
+        account_id=account.id,
+        role=account.role,
+        patient_id=account.patient_id,
+    )
+
+
+async def _redeem_code(account: Account, offered: str, settings: Settings) -> IssuedToken:
+    """The account's current code, if `offered` is its hash, for a reset token."""
+    now = clock.now()
+    current = (
+        await VerificationCode.filter(
+            account_id=account.id,
+            used_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
         )
-        if current is None:
+        .order_by("-created_at")
+        .first()
+    )
+    if current is None:
+        raise InvalidCode()
+    # The attempt is counted before the code is compared, in one
+    # conditional UPDATE: parallel guesses cannot exceed the limit.
+    counted = await VerificationCode.filter(
+        id=current.id, attempts__lt=MAX_CODE_ATTEMPTS, used_at__isnull=True
+    ).update(attempts=F("attempts") + 1)
+    if not counted or not hmac.compare_digest(offered, current.code_hash):
+        raise InvalidCode()
+    async with in_transaction():
+        redeemed = await VerificationCode.filter(id=current.id, used_at__isnull=True).update(
+            used_at=now
+        )
+        if not redeemed:
             raise InvalidCode()
-        # The attempt is counted before the code is compared, in one
-        # conditional UPDATE: parallel guesses cannot exceed the limit.
-        counted = await VerificationCode.filter(
-            id=current.id, attempts__lt=MAX_CODE_ATTEMPTS, used_at__isnull=True
-        ).update(attempts=F("attempts") + 1)
-        if not counted or not hmac.compare_digest(offered, current.code_hash):
-            raise InvalidCode()
-        async with in_transaction():
-            redeemed = await VerificationCode.filter(id=current.id, used_at__isnull=True).update(
-                used_at=now
-            )
-            if not redeemed:
-                raise InvalidCode()
-            return await _issue_reset_token(
-                account.id, ResetSource.CODE, now + settings.reset_token_ttl, None, settings
-            )
+        await _record(AuditAction.CODE_VERIFIED, account)
+        return await _issue_reset_token(
+            account.id, ResetSource.CODE, now + settings.reset_token_ttl, None, settings
+        )
 
 
 async def _issue_reset_token(
@@ -212,6 +262,7 @@ async def generate_reset_link(
         issued = await _issue_reset_token(
             account.id, ResetSource.LINK, expires_at, viewer.account_id, settings
         )
+        await audit.record_for(viewer, AuditAction.RESET_LINK_GENERATED, patient.id)
         practice = await Practice.get(id=patient.practice_id)
     return GeneratedLink(url=reset_link(settings, practice, issued.token), expires_at=expires_at)
 
@@ -287,6 +338,12 @@ async def reset_password(
             password_hash=password_hash, password_changed_at=now
         )
         await _after_password_change(account, settings)
+        await _record(
+            AuditAction.PASSWORD_RESET_BY_CODE
+            if found.source is ResetSource.CODE
+            else AuditAction.PASSWORD_RESET_BY_LINK,
+            account,
+        )
     return account
 
 
@@ -308,4 +365,5 @@ async def change_password(
             password_hash=password_hash, password_changed_at=now
         )
         await _after_password_change(account, settings, keep_session_id=viewer.session_id)
+        await _record(AuditAction.PASSWORD_CHANGED, account)
     return account

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from models import Account, Session
+from models import Account, AuditAction, Session
 from portal import clock
+from portal.services import audit
 from portal.services.access import Viewer
 from portal.services.tokens import keyed_hash, new_token
 from portal.settings import Settings
@@ -75,6 +76,11 @@ async def viewer_for_token(token: str, settings: Settings) -> Viewer | None:
     )
 
 
-async def end_session(session_id: object) -> bool:
-    ended = await Session.filter(id=session_id, ended_at__isnull=True).update(ended_at=clock.now())
+async def logout(viewer: Viewer) -> bool:
+    """Ends the viewer's session; True when it was still going."""
+    ended = await Session.filter(id=viewer.session_id, ended_at__isnull=True).update(
+        ended_at=clock.now()
+    )
+    if ended:
+        await audit.record_for(viewer, AuditAction.LOGOUT)
     return ended > 0

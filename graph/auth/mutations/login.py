@@ -6,12 +6,14 @@ import strawberry
 
 from graph.auth.types import AccountType, LoginSuccess
 from graph.context import Info
-from graph.errors import InvalidCredentialsError, error_result
+from graph.errors import InvalidCredentialsError, RateLimitedError, error_result
 from portal.services import accounts
 from portal.services.errors import ServiceError
 from portal.services.sessions import viewer_for_token
 
-LoginResult = Annotated[LoginSuccess | InvalidCredentialsError, strawberry.union("LoginResult")]
+LoginResult = Annotated[
+    LoginSuccess | InvalidCredentialsError | RateLimitedError, strawberry.union("LoginResult")
+]
 
 
 async def login(info: Info, practice: str, email: str, password: str) -> LoginResult:

@@ -5,8 +5,9 @@ from typing import Annotated
 import strawberry
 
 from graph.context import Info
-from graph.errors import ValidationError
+from graph.errors import RateLimitedError, error_result
 from portal.services import recovery
+from portal.services.errors import ServiceError
 
 
 @strawberry.type
@@ -16,15 +17,16 @@ class VerificationCodeSent:
     )
 
 
-# ValidationError is never returned today; the union needs an Error member so
-# that later outcomes can be added without breaking clients.
 RequestVerificationCodeResult = Annotated[
-    VerificationCodeSent | ValidationError, strawberry.union("RequestVerificationCodeResult")
+    VerificationCodeSent | RateLimitedError, strawberry.union("RequestVerificationCodeResult")
 ]
 
 
 async def request_verification_code(
     info: Info, practice: str, email: str
 ) -> RequestVerificationCodeResult:
-    message = await recovery.request_verification_code(practice, email, info.context.settings)
+    try:
+        message = await recovery.request_verification_code(practice, email, info.context.settings)
+    except ServiceError as failure:
+        return error_result(failure)  # type: ignore[return-value]
     return VerificationCodeSent(message=message)

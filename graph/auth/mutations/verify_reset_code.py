@@ -6,7 +6,7 @@ from typing import Annotated
 import strawberry
 
 from graph.context import Info
-from graph.errors import InvalidCodeError, error_result
+from graph.errors import InvalidCodeError, RateLimitedError, error_result
 from portal.services import recovery
 from portal.services.errors import ServiceError
 
@@ -18,7 +18,8 @@ class ResetCodeVerified:
 
 
 VerifyResetCodeResult = Annotated[
-    ResetCodeVerified | InvalidCodeError, strawberry.union("VerifyResetCodeResult")
+    ResetCodeVerified | InvalidCodeError | RateLimitedError,
+    strawberry.union("VerifyResetCodeResult"),
 ]
 
 

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.account import Role
+
+
+class AuditAction(StrEnum):
+    LOGIN_SUCCEEDED = "LOGIN_SUCCEEDED"
+    LOGIN_FAILED = "LOGIN_FAILED"
+    LOGIN_THROTTLED = "LOGIN_THROTTLED"
+    LOGOUT = "LOGOUT"
+    PATIENT_CREATED = "PATIENT_CREATED"
+    PATIENT_UPDATED = "PATIENT_UPDATED"
+    INVITATION_SENT = "INVITATION_SENT"
+    INVITATION_CANCELLED = "INVITATION_CANCELLED"
+    ACCOUNT_CREATED = "ACCOUNT_CREATED"
+    CODE_REQUESTED = "CODE_REQUESTED"
+    CODE_VERIFIED = "CODE_VERIFIED"
+    CODE_FAILED = "CODE_FAILED"
+    PASSWORD_RESET_BY_CODE = "PASSWORD_RESET_BY_CODE"
+    PASSWORD_RESET_BY_LINK = "PASSWORD_RESET_BY_LINK"
+    RESET_LINK_GENERATED = "RESET_LINK_GENERATED"
+    PASSWORD_CHANGED = "PASSWORD_CHANGED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+
+
+class AuditEvent(Model):
+    """Who did what, to which patient, when, from where. Append-only: nothing
+    in the code updates or deletes a row. Never holds passwords, tokens,
+    codes or health details."""
+
+    id = fields.UUIDField(primary_key=True)
+    practice_id: uuid.UUID | None = fields.UUIDField(null=True)  # type: ignore[assignment]
+    account_id: uuid.UUID | None = fields.UUIDField(null=True)  # type: ignore[assignment]
+    role = fields.CharEnumField(Role, max_length=16, null=True)
+    action = fields.CharEnumField(AuditAction, max_length=32)
+    patient_id: uuid.UUID | None = fields.UUIDField(null=True)  # type: ignore[assignment]
+    occurred_at = fields.DatetimeField()
+    client_ip = fields.CharField(max_length=45, null=True)
+    user_agent = fields.CharField(max_length=200, null=True)
+
+    class Meta:
+        table = "audit_event"
+        indexes = (("practice_id", "occurred_at"), ("practice_id", "patient_id", "occurred_at"))

@@ -1,0 +1,31 @@
+"""What the HTTP edge knows of the request being served, for the layers below
+it that record where an action came from (audit trail, per-address limits)."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RequestInfo:
+    request_id: str
+    client_ip: str
+    user_agent: str
+    operation: str | None = None
+    outcome: str = "ok"
+    error_codes: list[str] = field(default_factory=list)
+
+
+current_request: ContextVar[RequestInfo | None] = ContextVar("current_request", default=None)
+
+
+def client_ip() -> str:
+    """The client's address, or "local" outside a request (CLI, tests of services)."""
+    info = current_request.get()
+    return info.client_ip if info is not None else "local"
+
+
+def user_agent() -> str | None:
+    info = current_request.get()
+    return info.user_agent if info is not None else None
