@@ -8,8 +8,13 @@ from datetime import UTC, datetime
 
 from portal.settings import Settings
 
-# Attributes every LogRecord has; anything else was passed with `extra=`.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# Attributes every LogRecord has; anything else was passed with `extra=`
+# (uvicorn adds a terminal-coloured copy of its message, which is noise here).
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 def _extras(record: logging.LogRecord) -> dict[str, object]:

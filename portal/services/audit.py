@@ -3,8 +3,6 @@ when, and from where. Never passwords, tokens, codes or health details."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from dataclasses import dataclass
 
@@ -13,11 +11,12 @@ from tortoise.expressions import Q
 from models import AuditAction, AuditEvent, Role
 from portal import clock
 from portal.request_context import client_ip, user_agent
+from portal.services import cursors
 from portal.services.access import Viewer
 from portal.services.errors import BadInput
 
 MAX_PAGE_SIZE = 100
-CURSOR_PREFIX = "audit:"
+CURSOR_KIND = "audit"
 
 
 async def record(
@@ -60,17 +59,7 @@ class AuditPage:
 
 
 def encode_cursor(event: AuditEvent) -> str:
-    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{event.id}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> uuid.UUID:
-    try:
-        text = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
-        if not text.startswith(CURSOR_PREFIX):
-            raise ValueError(text)
-        return uuid.UUID(text.removeprefix(CURSOR_PREFIX))
-    except (ValueError, UnicodeError, binascii.Error):
-        raise BadInput("`after` is not a cursor from this list.") from None
+    return cursors.encode_cursor(CURSOR_KIND, event.id)
 
 
 async def list_events(
@@ -87,7 +76,7 @@ async def list_events(
             raise BadInput("`patientId` is not a patient id.") from None
     page = events
     if after is not None:
-        anchor = await events.get_or_none(id=_decode_cursor(after))
+        anchor = await events.get_or_none(id=cursors.decode_cursor(CURSOR_KIND, after))
         if anchor is None:
             raise BadInput("`after` is not a cursor from this list.")
         page = page.filter(

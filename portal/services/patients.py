@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import unicodedata
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -19,7 +16,7 @@ from tortoise.transactions import in_transaction
 from models import Account, AuditAction, Patient, Practice
 from portal import clock
 from portal.mail.outbox import enqueue
-from portal.services import audit
+from portal.services import audit, cursors
 from portal.services.access import Viewer, find_visible_patient, visible_patients
 from portal.services.emails import valid_email
 from portal.services.errors import BadInput, EmailTaken, NotFound, ValidationFailed
@@ -33,7 +30,7 @@ EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 # The calendar day is already "today" somewhere on Earth up to 14 hours ahead of UTC.
 LATEST_UTC_OFFSET = timedelta(hours=14)
 MAX_PAGE_SIZE = 100
-CURSOR_PREFIX = "patient:"
+CURSOR_KIND = "patient"
 
 EMAIL_TAKEN_MESSAGE = "Another account of this practice already uses that email address."
 EDITABLE_FIELDS = ("first_name", "last_name", "date_of_birth", "email", "phone")
@@ -195,19 +192,7 @@ async def _follow_email_change(viewer: Viewer, patient: Patient, new_email: str 
 
 
 def encode_cursor(patient: Patient) -> str:
-    raw = f"{CURSOR_PREFIX}{patient.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> uuid.UUID:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-        if not text.startswith(CURSOR_PREFIX):
-            raise ValueError(text)
-        return uuid.UUID(text.removeprefix(CURSOR_PREFIX))
-    except (ValueError, UnicodeError, binascii.Error):
-        raise BadInput("`after` is not a cursor from this list.") from None
+    return cursors.encode_cursor(CURSOR_KIND, patient.id)
 
 
 def _looks_like_phone(text: str) -> bool:
@@ -249,7 +234,9 @@ async def list_patients(
         matching = matching.filter(_search_filter(search))
     page = matching
     if after is not None:
-        anchor = await visible_patients(viewer).get_or_none(id=_decode_cursor(after))
+        anchor = await visible_patients(viewer).get_or_none(
+            id=cursors.decode_cursor(CURSOR_KIND, after)
+        )
         if anchor is None:
             raise BadInput("`after` is not a cursor from this list.")
         page = page.filter(
