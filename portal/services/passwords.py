@@ -7,6 +7,7 @@ thread pool so a burst of sign-ins cannot stall the event loop.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import unicodedata
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +35,7 @@ T = TypeVar("T")
 class PasswordHashing:
     hasher: PasswordHasher
     pool: ThreadPoolExecutor
-    dummy_hash: str | None = None
+    dummy_hash: str
 
 
 _hashing: PasswordHashing | None = None
@@ -45,15 +46,18 @@ def configure(settings: Settings) -> None:
     global _hashing
     if _hashing is not None:
         _hashing.pool.shutdown(wait=False)
+    hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
     _hashing = PasswordHashing(
-        hasher=PasswordHasher(
-            time_cost=settings.argon2_time_cost,
-            memory_cost=settings.argon2_memory_kib,
-            parallelism=settings.argon2_parallelism,
-        ),
+        hasher=hasher,
         pool=ThreadPoolExecutor(
             max_workers=settings.password_hash_threads, thread_name_prefix="password"
         ),
+        # Made at start-up, so even the first unknown email costs one verify.
+        dummy_hash=hasher.hash(secrets.token_urlsafe(16)),
     )
 
 
@@ -81,13 +85,8 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
     """True when the password matches. With no hash, verifies against a dummy
     hash anyway so an unknown account costs the same time as a known one."""
     hashing = _current()
-    if password_hash is None:
-        if hashing.dummy_hash is None:
-            hashing.dummy_hash = await hash_password("dummy password for timing")
-        password_hash = hashing.dummy_hash
-        known = False
-    else:
-        known = True
+    known = password_hash is not None
+    password_hash = password_hash if password_hash is not None else hashing.dummy_hash
     normalized = normalize(password)
 
     def verify() -> bool:
