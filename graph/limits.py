@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from graphql import (
     DirectiveNode,
@@ -29,28 +30,47 @@ class _DirectiveCounter(Visitor):
         self.count += 1
 
 
-def _field_count(
+@dataclass
+class _Shape:
+    fields: int = 0
+    depth: int = 0
+
+
+def _measure(
     selection_set: SelectionSetNode | None,
     fragments: dict[str, FragmentDefinitionNode],
     seen: frozenset[str] = frozenset(),
-) -> int:
-    """Fields selected, with every fragment spread counted where it is spread."""
+) -> _Shape:
+    """Fields selected and levels of nesting, with every fragment counted
+    where it is spread and introspection fields counted like any other."""
+    shape = _Shape()
     if selection_set is None:
-        return 0
-    total = 0
+        return shape
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
-            total += 1 + _field_count(selection.selection_set, fragments, seen)
-        elif isinstance(selection, InlineFragmentNode):
-            total += _field_count(selection.selection_set, fragments, seen)
+            inner = _measure(selection.selection_set, fragments, seen)
+            shape.fields += 1 + inner.fields
+            # A leaf adds no level: `{ me { id } }` is one level deep.
+            if selection.selection_set is not None:
+                shape.depth = max(shape.depth, 1 + inner.depth)
+            continue
+        if isinstance(selection, InlineFragmentNode):
+            inner = _measure(selection.selection_set, fragments, seen)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
-            if name in fragments and name not in seen:  # cycles are the validator's to report
-                total += _field_count(fragments[name].selection_set, fragments, seen | {name})
-    return total
+            if name not in fragments or name in seen:  # cycles are the validator's to report
+                continue
+            inner = _measure(fragments[name].selection_set, fragments, seen | {name})
+        else:
+            continue
+        shape.fields += inner.fields
+        shape.depth = max(shape.depth, inner.depth)
+    return shape
 
 
-def shape_problem(document: DocumentNode, max_fields: int, max_directives: int) -> str | None:
+def shape_problem(
+    document: DocumentNode, max_depth: int, max_fields: int, max_directives: int
+) -> str | None:
     """Why a document is too big, or None."""
     counter = _DirectiveCounter()
     visit(document, counter)
@@ -59,17 +79,21 @@ def shape_problem(document: DocumentNode, max_fields: int, max_directives: int) 
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    fields = sum(
-        _field_count(d.selection_set, fragments)
+    operations = [
+        _measure(d.selection_set, fragments)
         for d in document.definitions
         if isinstance(d, OperationDefinitionNode)
-    )
+    ]
+    depth = max((shape.depth for shape in operations), default=0)
+    if depth > max_depth:
+        return f"The query is too deep: {depth} levels of nesting, at most {max_depth}."
+    fields = sum(shape.fields for shape in operations)
     if fields > max_fields:
         return f"Too many fields: {fields}, at most {max_fields}."
     return None
 
 
-def document_limits(max_fields: int, max_directives: int) -> type[SchemaExtension]:
+def document_limits(max_depth: int, max_fields: int, max_directives: int) -> type[SchemaExtension]:
     class DocumentLimits(SchemaExtension):
         """Rejects an oversized document with one error instead of validating
         it, so a document of a thousand bad directives costs one error."""
@@ -77,7 +101,7 @@ def document_limits(max_fields: int, max_directives: int) -> type[SchemaExtensio
         def on_validate(self) -> Iterator[None]:
             document = self.execution_context.graphql_document
             if document is not None:
-                problem = shape_problem(document, max_fields, max_directives)
+                problem = shape_problem(document, max_depth, max_fields, max_directives)
                 if problem:
                     self.execution_context.pre_execution_errors = [
                         GraphQLError(problem, extensions={"code": "BAD_USER_INPUT"})

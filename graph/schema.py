@@ -13,7 +13,6 @@ from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    QueryDepthLimiter,
     SchemaExtension,
 )
 from strawberry.types import ExecutionContext
@@ -172,8 +171,11 @@ def build_schema(settings: Settings) -> PortalSchema:
     """The schema with the request limits and introspection policy of `settings`."""
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        document_limits(max_fields=settings.max_fields, max_directives=settings.max_directives),
-        lambda: QueryDepthLimiter(max_depth=settings.max_depth),
+        document_limits(
+            max_depth=settings.max_depth,
+            max_fields=settings.max_fields,
+            max_directives=settings.max_directives,
+        ),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         MaskUnexpectedErrors,
     ]

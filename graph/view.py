@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -40,10 +41,16 @@ class PortalGraphQL(GraphQL[Context, None]):
         return Context(request=request, response=response, settings=self.settings, viewer=viewer)
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
-        data = await super().parse_http_body(request)
+        try:
+            data = await super().parse_http_body(request)
+        except (AttributeError, TypeError):
+            # A JSON body that is not an object ("s", 42, null).
+            raise HTTPException(400, "The request body must be a JSON object.") from None
+        if isinstance(data, GraphQLRequestData) and not isinstance(data.operation_name, str | None):
+            raise HTTPException(400, "`operationName` must be a string.")
         info = current_request.get()
-        if info is not None and isinstance(data, GraphQLRequestData):
-            info.operation = (data.operation_name or "")[:100] or None
+        if info is not None and isinstance(data, GraphQLRequestData) and data.operation_name:
+            info.operation = data.operation_name[:100]
         return data
 
     async def process_result(

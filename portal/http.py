@@ -30,10 +30,12 @@ def client_ip(scope: Scope, settings: Settings) -> str:
     peer = (scope.get("client") or ("0.0.0.0", 0))[0]  # noqa: S104 - not a bind address
     if not settings.trusted_proxies or not _trusted(peer, settings):
         return str(peer)
-    forwarded = ""
-    for name, value in scope.get("headers", []):
-        if name == b"x-forwarded-for":
-            forwarded = value.decode("latin-1")
+    # Several X-Forwarded-For lines read as one list, in order.
+    forwarded = ",".join(
+        value.decode("latin-1")
+        for name, value in scope.get("headers", [])
+        if name == b"x-forwarded-for"
+    )
     for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
         if not _trusted(hop, settings):
             return hop if _parse(hop) else str(peer)

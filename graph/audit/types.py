@@ -21,7 +21,8 @@ class AuditEvent:
     action: AuditAction  # type: ignore[valid-type]
     occurred_at: datetime
     actor_account_id: strawberry.ID | None = strawberry.field(
-        description="The account that acted; null when nobody was signed in."
+        description="The account that acted, or, when nobody was signed in (a sign-in, a "
+        "reset), the account concerned; null when there is none."
     )
     actor_role: Role | None
     patient_id: strawberry.ID | None = strawberry.field(description="The patient concerned.")

@@ -21,6 +21,7 @@ from tortoise.expressions import F
 
 from models import ThrottleCounter
 from portal import clock
+from portal.services.emails import normalize_email
 from portal.services.errors import RateLimited
 from portal.services.tokens import keyed_hash
 from portal.settings import Settings
@@ -56,9 +57,16 @@ def _retry_after(until: datetime, now: datetime) -> int:
 
 
 async def _increment(key_hash: str, expires_at: datetime) -> ThrottleCounter:
-    """Adds one to the counter atomically, creating it when missing."""
+    """Adds one to the counter atomically, creating it when missing and
+    starting it again at one when it had expired."""
+    now = clock.now()
     for _ in range(3):
-        updated = await ThrottleCounter.filter(key_hash=key_hash).update(
+        restarted = await ThrottleCounter.filter(key_hash=key_hash, expires_at__lte=now).update(
+            count=1, blocked_until=None, expires_at=expires_at
+        )
+        if restarted:
+            return await ThrottleCounter.get(key_hash=key_hash)
+        updated = await ThrottleCounter.filter(key_hash=key_hash, expires_at__gt=now).update(
             count=F("count") + 1, expires_at=expires_at
         )
         if updated:
@@ -79,7 +87,9 @@ async def _prune_now_and_then(now: datetime) -> None:
 
 
 def login_key(settings: Settings, practice_slug: str, email: str) -> str:
-    return _key(settings, "login", practice_slug.strip().lower(), email.strip().lower())
+    # The same normalisation as the account look-up: every spelling that
+    # reaches one account shares one streak.
+    return _key(settings, "login", practice_slug.strip().lower(), normalize_email(email))
 
 
 async def ensure_not_locked(key_hash: str) -> None:
