@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
 
-from models import Account, AuditAction, Role
+from models import Account, AuditAction, Practice, Role
 from portal import clock
 from portal.request_context import client_ip
 from portal.services import audit, passwords, throttling
@@ -23,6 +23,7 @@ from portal.services.sessions import StartedSession, start_session
 from portal.settings import Settings
 
 STAFF_ROLES = (Role.ADMIN, Role.CLINICIAN)
+MAX_EMAIL_LENGTH = 254
 
 
 async def create_staff_account(
@@ -54,6 +55,15 @@ async def create_staff_account(
         ) from None
 
 
+async def find_account(practice: Practice | None, email: str) -> Account | None:
+    """The practice's account with that email, matched as stored; None for
+    text that cannot be a stored address (too long, a NUL byte)."""
+    address = normalize_email(email)
+    if practice is None or len(address) > MAX_EMAIL_LENGTH or "\x00" in address:
+        return None
+    return await Account.get_or_none(practice=practice, email=address)
+
+
 @dataclass(frozen=True)
 class SignedIn:
     account: Account
@@ -77,11 +87,7 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
     except RateLimited:
         await audit.record(AuditAction.LOGIN_THROTTLED, practice_id=practice_id)
         raise
-    account = (
-        await Account.get_or_none(practice=practice, email=normalize_email(email))
-        if practice is not None
-        else None
-    )
+    account = await find_account(practice, email)
     password_hash = account.password_hash if account is not None else None
     if not await passwords.verify_password(password_hash, password) or account is None:
         await throttling.record_failure(streak)

@@ -215,6 +215,8 @@ def _search_filter(search: str) -> Q:
     search that looks like a phone number also matches its digits as a whole
     ("555 0100" finds "+1 (555) 0100"). Digits inside words ("ada2@mail") are
     not matched against phone numbers."""
+    # PostgreSQL refuses NUL in text; no stored value holds one anyway.
+    search = search.replace("\x00", "")
     term_filters = [_term_filter(term) for term in search.split()]
     matches = Q(*term_filters, join_type=Q.AND)
     whole = search.strip()
@@ -230,7 +232,7 @@ async def list_patients(
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise BadInput(f"`first` must be between 1 and {MAX_PAGE_SIZE}.")
     matching = visible_patients(viewer)
-    if search and search.strip():
+    if search and search.replace("\x00", "").strip():
         matching = matching.filter(_search_filter(search))
     page = matching
     if after is not None:

@@ -41,4 +41,9 @@ async def create_practice(name: str, slug: str) -> Practice:
 
 
 async def find_practice(slug: str) -> Practice | None:
-    return await Practice.get_or_none(slug=slug.strip().lower())
+    """The practice with that slug; None for any text that cannot be a slug
+    (too long, a NUL byte PostgreSQL would refuse), without asking the database."""
+    slug = slug.strip().lower()
+    if not SLUG_PATTERN.match(slug) or len(slug) > MAX_SLUG_LENGTH:
+        return None
+    return await Practice.get_or_none(slug=slug)

@@ -30,6 +30,7 @@ from portal.mail.outbox import enqueue
 from portal.request_context import client_ip
 from portal.services import audit, passwords, throttling
 from portal.services.access import Viewer, find_visible_patient
+from portal.services.accounts import find_account
 from portal.services.emails import normalize_email
 from portal.services.errors import (
     InvalidCode,
@@ -78,10 +79,7 @@ def _code_hash(settings: Settings, account_id: object, code: str) -> str:
 
 
 async def _find_account(practice_slug: str, email: str) -> Account | None:
-    practice = await find_practice(practice_slug)
-    if practice is None:
-        return None
-    return await Account.get_or_none(practice=practice, email=normalize_email(email))
+    return await find_account(await find_practice(practice_slug), email)
 
 
 async def request_verification_code(practice_slug: str, email: str, settings: Settings) -> str:
