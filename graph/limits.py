@@ -30,42 +30,55 @@ class _DirectiveCounter(Visitor):
         self.count += 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Shape:
     fields: int = 0
     depth: int = 0
 
 
-def _measure(
-    selection_set: SelectionSetNode | None,
-    fragments: dict[str, FragmentDefinitionNode],
-    seen: frozenset[str] = frozenset(),
-) -> _Shape:
-    """Fields selected and levels of nesting, with every fragment counted
-    where it is spread and introspection fields counted like any other."""
-    shape = _Shape()
-    if selection_set is None:
-        return shape
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            inner = _measure(selection.selection_set, fragments, seen)
-            shape.fields += 1 + inner.fields
-            # A leaf adds no level: `{ me { id } }` is one level deep.
-            if selection.selection_set is not None:
-                shape.depth = max(shape.depth, 1 + inner.depth)
-            continue
-        if isinstance(selection, InlineFragmentNode):
-            inner = _measure(selection.selection_set, fragments, seen)
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            if name not in fragments or name in seen:  # cycles are the validator's to report
+class _Measure:
+    """Fields selected and levels of nesting, with every fragment counted where
+    it is spread and introspection fields counted like any other.
+
+    Each fragment is measured once and its result reused, so a chain of
+    fragments that each spread the next twice costs linear time, not 2^n.
+    """
+
+    def __init__(self, fragments: dict[str, FragmentDefinitionNode]) -> None:
+        self.fragments = fragments
+        self.measured: dict[str, _Shape] = {}
+        self.in_progress: set[str] = set()
+
+    def selection_set(self, selection_set: SelectionSetNode | None) -> _Shape:
+        fields = depth = 0
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                inner = self.selection_set(selection.selection_set)
+                fields += 1 + inner.fields
+                # A leaf adds no level: `{ me { id } }` is one level deep.
+                if selection.selection_set is not None:
+                    depth = max(depth, 1 + inner.depth)
                 continue
-            inner = _measure(fragments[name].selection_set, fragments, seen | {name})
-        else:
-            continue
-        shape.fields += inner.fields
-        shape.depth = max(shape.depth, inner.depth)
-    return shape
+            if isinstance(selection, InlineFragmentNode):
+                inner = self.selection_set(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                inner = self.fragment(selection.name.value)
+            else:
+                continue
+            fields += inner.fields
+            depth = max(depth, inner.depth)
+        return _Shape(fields=fields, depth=depth)
+
+    def fragment(self, name: str) -> _Shape:
+        if name in self.measured:
+            return self.measured[name]
+        if name not in self.fragments or name in self.in_progress:
+            return _Shape()  # unknown or cyclic: the validator reports it
+        self.in_progress.add(name)
+        shape = self.selection_set(self.fragments[name].selection_set)
+        self.in_progress.discard(name)
+        self.measured[name] = shape
+        return shape
 
 
 def shape_problem(
@@ -79,8 +92,9 @@ def shape_problem(
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
+    measure = _Measure(fragments)
     operations = [
-        _measure(d.selection_set, fragments)
+        measure.selection_set(d.selection_set)
         for d in document.definitions
         if isinstance(d, OperationDefinitionNode)
     ]

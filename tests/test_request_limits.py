@@ -562,3 +562,20 @@ async def test_a_request_over_its_time_budget_is_503_timeout(
     assert response.headers["content-type"].startswith("application/json")
     assert response.json()["errors"][0]["extensions"]["code"] == "TIMEOUT"
     assert 0.9 <= elapsed < 2.5
+
+
+async def test_a_chain_of_doubling_fragments_is_refused_at_once(
+    http: httpx.AsyncClient, admin: GraphQLClient, list_patients_calls: Calls
+) -> None:
+    # Each fragment spreads the next twice: 2^40 fields from a 1 KB document.
+    # Measuring must not expand it (that would hang the process, beyond the
+    # reach of the request's time budget).
+    links = 40
+    fragments = [f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(links)]
+    fragments.append(f"fragment F{links} on Query {{ __typename }}")
+    query = f"{{ {PATIENTS} ...F0 }}\n" + "\n".join(fragments)
+
+    response = await send(http, admin.token, query)
+
+    rejected(response, "Too many fields")
+    assert list_patients_calls.count == 0
