@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -46,11 +47,17 @@ class PortalGraphQL(GraphQL[Context, None]):
         except (AttributeError, TypeError):
             # A JSON body that is not an object ("s", 42, null).
             raise HTTPException(400, "The request body must be a JSON object.") from None
-        if isinstance(data, GraphQLRequestData) and not isinstance(data.operation_name, str | None):
-            raise HTTPException(400, "`operationName` must be a string.")
+        if isinstance(data, GraphQLRequestData):
+            if data.operation_name is not None and not (
+                isinstance(data.operation_name, str) and _NAME.fullmatch(data.operation_name)
+            ):
+                raise HTTPException(400, "`operationName` must be a GraphQL name.")
+            if not _is_unicode_text([data.query, data.variables]):
+                # JSON allows "\ud800" (half a character); nothing below can store it.
+                raise HTTPException(400, "The request holds text that is not valid Unicode.")
         info = current_request.get()
         if info is not None and isinstance(data, GraphQLRequestData) and data.operation_name:
-            info.operation = data.operation_name[:100]
+            info.operation = data.operation_name
         return data
 
     async def process_result(
@@ -73,6 +80,17 @@ class PortalGraphQL(GraphQL[Context, None]):
             info.outcome = "errors"
             info.error_codes = sorted(set(codes))
         return response
+
+
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
+
+
+def _is_unicode_text(value: object) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)

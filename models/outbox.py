@@ -26,6 +26,9 @@ class OutboxMessage(Model):
     attempts = fields.IntField(default=0)
     created_at = fields.DatetimeField()
     next_attempt_at = fields.DatetimeField()
+    # Past this moment the message is worthless (a code that has expired) and
+    # is given up instead of sent late.
+    discard_after = fields.DatetimeField(null=True)
     leased_by = fields.CharField(max_length=64, null=True)
     leased_until = fields.DatetimeField(null=True)
     sent_at = fields.DatetimeField(null=True)

@@ -8,6 +8,9 @@ class ThrottleCounter(Model):
 
     key_hash = fields.CharField(max_length=64, primary_key=True)
     count = fields.IntField(default=0)
+    # Attempts still allowed before a lockout: taken one at a time, up front,
+    # by a conditional UPDATE, so parallel attempts cannot overrun it.
+    remaining = fields.IntField(default=0)
     blocked_until = fields.DatetimeField(null=True)
     expires_at = fields.DatetimeField()
 

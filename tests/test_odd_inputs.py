@@ -4,6 +4,8 @@ never an internal error."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from models import Practice
@@ -74,3 +76,35 @@ async def test_a_nul_character_in_a_search_finds_nothing(admin: GraphQLClient) -
     body = await admin.post('{ patients(search: "a\\u0000") { totalCount } }')
     assert "errors" not in body, body["errors"]
     assert body["data"]["patients"]["totalCount"] == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(
+            {"query": LOGIN, "variables": {"practice": "north", "email": "\ud800@x.example"}},
+            id="half-a-character-in-a-variable",
+        ),
+        pytest.param({"query": '{ invitation(token: "\ud800") { usable } }'}, id="in-the-query"),
+        pytest.param({"query": "{ __typename }", "operationName": "\ud800"}, id="operation-name"),
+        pytest.param({"query": "{ __typename }", "operationName": "not a name"}, id="bad-name"),
+    ],
+)
+async def test_text_that_is_not_valid_unicode_is_refused_up_front(
+    anonymous: GraphQLClient, body: dict[str, object]
+) -> None:
+    payload = json.dumps(body).encode()  # escapes the lone surrogate as JSON allows
+
+    response = await anonymous.http.post(
+        "/graphql", content=payload, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 400
+
+
+async def test_a_search_of_too_many_words_is_bad_user_input(admin: GraphQLClient) -> None:
+    for search in [" ".join(["a"] * 11), "a" * 201, " ".join(["a"] * 3000)]:
+        body = await admin.post(
+            "query($s: String) { patients(search: $s) { totalCount } }", s=search
+        )
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

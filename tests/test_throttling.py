@@ -4,6 +4,7 @@ address itself (X-Forwarded-For only from a trusted proxy)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import re
@@ -657,3 +658,43 @@ async def test_throttle_rows_hold_no_email_and_no_address(
         dumped = " ".join(str(value) for value in row.values()).lower()
         for needle in needles:
             assert needle not in dumped, (needle, row)
+
+
+async def test_parallel_guesses_cannot_overrun_the_lockout(
+    anonymous: GraphQLClient, admin_account: Account
+) -> None:
+    # Every guess takes its attempt before the slow password check, so a burst
+    # gets no more than the ten attempts a sequence would.
+    guesses = await asyncio.gather(
+        *(
+            anonymous.data(
+                LOGIN, practice="north", email=admin_account.email, password=f"wrong-{n}"
+            )
+            for n in range(30)
+        )
+    )
+
+    outcomes = [g["login"]["__typename"] for g in guesses]
+    assert outcomes.count("InvalidCredentialsError") == 10
+    assert outcomes.count("RateLimitedError") == 20
+
+
+async def test_guessing_the_current_password_shares_the_sign_in_lockout(
+    patient: GraphQLClient,
+) -> None:
+    change = """
+    mutation($current: String!) {
+      changePassword(currentPassword: $current, password: "orbit-lantern-fjord-42",
+                     passwordConfirmation: "orbit-lantern-fjord-42") {
+        __typename ... on Error { code }
+      }
+    }
+    """
+    answers = [
+        (await patient.data(change, current=f"guess-{n}"))["changePassword"]["code"]
+        for n in range(11)
+    ]
+
+    assert answers == ["INVALID_CREDENTIALS"] * 10 + ["RATE_LIMITED"]
+    right = await patient.data(change, current=factories.PASSWORD)
+    assert right["changePassword"]["code"] == "RATE_LIMITED"

@@ -80,10 +80,10 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
     practice_id = practice.id if practice is not None else None
     streak = throttling.login_key(settings, practice_slug, email)
     try:
-        await throttling.ensure_not_locked(streak)
-        await throttling.check_window(
+        await throttling.count_in_window(
             settings, throttling.LOGIN_FAILURES_PER_IP, "login-ip", client_ip()
         )
+        await throttling.reserve_attempt(streak)
     except RateLimited:
         await audit.record(AuditAction.LOGIN_THROTTLED, practice_id=practice_id)
         raise
@@ -91,9 +91,6 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
     password_hash = account.password_hash if account is not None else None
     if not await passwords.verify_password(password_hash, password) or account is None:
         await throttling.record_failure(streak)
-        await throttling.count_in_window(
-            settings, throttling.LOGIN_FAILURES_PER_IP, "login-ip", client_ip(), raise_over=False
-        )
         await audit.record(
             AuditAction.LOGIN_FAILED,
             practice_id=practice_id,
@@ -101,7 +98,11 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
             role=account.role if account else None,
         )
         raise InvalidCredentials()
+    # Only failures count against the address and the streak.
     await throttling.clear(streak)
+    await throttling.refund_in_window(
+        settings, throttling.LOGIN_FAILURES_PER_IP, "login-ip", client_ip()
+    )
     if passwords.needs_rehash(account.password_hash):
         account.password_hash = await passwords.hash_password(password)
         await account.save(update_fields=["password_hash"])

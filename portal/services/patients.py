@@ -30,6 +30,8 @@ EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 # The calendar day is already "today" somewhere on Earth up to 14 hours ahead of UTC.
 LATEST_UTC_OFFSET = timedelta(hours=14)
 MAX_PAGE_SIZE = 100
+MAX_SEARCH_LENGTH = 200
+MAX_SEARCH_WORDS = 10
 CURSOR_KIND = "patient"
 
 EMAIL_TAKEN_MESSAGE = "Another account of this practice already uses that email address."
@@ -233,6 +235,11 @@ async def list_patients(
         raise BadInput(f"`first` must be between 1 and {MAX_PAGE_SIZE}.")
     matching = visible_patients(viewer)
     if search and search.replace("\x00", "").strip():
+        if len(search) > MAX_SEARCH_LENGTH or len(search.split()) > MAX_SEARCH_WORDS:
+            raise BadInput(
+                f"`search` can be at most {MAX_SEARCH_LENGTH} characters and "
+                f"{MAX_SEARCH_WORDS} words."
+            )
         matching = matching.filter(_search_filter(search))
     page = matching
     if after is not None:

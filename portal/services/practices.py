@@ -40,10 +40,15 @@ async def create_practice(name: str, slug: str) -> Practice:
         ) from None
 
 
+def normalize_slug(slug: str) -> str:
+    """A slug as typed at sign-in: surrounding space and case do not matter."""
+    return slug.strip().lower()
+
+
 async def find_practice(slug: str) -> Practice | None:
     """The practice with that slug; None for any text that cannot be a slug
     (too long, a NUL byte PostgreSQL would refuse), without asking the database."""
-    slug = slug.strip().lower()
+    slug = normalize_slug(slug)
     if not SLUG_PATTERN.match(slug) or len(slug) > MAX_SLUG_LENGTH:
         return None
     return await Practice.get_or_none(slug=slug)

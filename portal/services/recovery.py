@@ -353,9 +353,15 @@ async def change_password(
     settings: Settings,
 ) -> Account:
     """Changes the signed-in caller's password; their other sessions end."""
-    account = await Account.get(id=viewer.account_id)
+    account = await Account.get(id=viewer.account_id).select_related("practice")
+    # Guesses of the current password share the sign-in lockout: a session
+    # left open must not become an unlimited password oracle.
+    streak = throttling.login_key(settings, account.practice.slug, account.email)
+    await throttling.reserve_attempt(streak)
     if not await passwords.verify_password(account.password_hash, current_password):
+        await throttling.record_failure(streak)
         raise InvalidCredentials("The current password is wrong.")
+    await throttling.clear(streak)
     password_hash = await _checked_new_password(account, password, password_confirmation)
     async with in_transaction():
         now = clock.now()

@@ -2,8 +2,8 @@
 
 Two shapes:
 - a lockout after consecutive failures (sign-in per practice + email): after
-  `LOCKOUT_AFTER` failures each further one blocks for 1, 2, 4 … minutes, at
-  most 15; a success clears it;
+  `LOCKOUT_AFTER` failures the key is blocked for 1 minute, and after each
+  further failure for twice as long, at most 15; a success clears it;
 - a fixed-window count (per client address, per email for recovery).
 
 Keys are stored as HMACs, so the table holds no email or address.
@@ -23,6 +23,7 @@ from models import ThrottleCounter
 from portal import clock
 from portal.services.emails import normalize_email
 from portal.services.errors import RateLimited
+from portal.services.practices import normalize_slug
 from portal.services.tokens import keyed_hash
 from portal.settings import Settings
 
@@ -89,25 +90,62 @@ async def _prune_now_and_then(now: datetime) -> None:
 def login_key(settings: Settings, practice_slug: str, email: str) -> str:
     # The same normalisation as the account look-up: every spelling that
     # reaches one account shares one streak.
-    return _key(settings, "login", practice_slug.strip().lower(), normalize_email(email))
+    return _key(settings, "login", normalize_slug(practice_slug), normalize_email(email))
 
 
-async def ensure_not_locked(key_hash: str) -> None:
+async def reserve_attempt(key_hash: str) -> None:
+    """Takes one of the attempts the key may still make, before the attempt is
+    judged, or raises RateLimited. Taking it up front, by one conditional
+    UPDATE, is what stops a burst of parallel guesses from all getting through
+    while the first ones are still being checked."""
     now = clock.now()
-    counter = await ThrottleCounter.get_or_none(key_hash=key_hash)
-    if counter and counter.blocked_until and counter.blocked_until > now:
-        raise RateLimited(_retry_after(counter.blocked_until, now))
+    for _ in range(4):
+        if await ThrottleCounter.filter(key_hash=key_hash, expires_at__lte=now).update(
+            count=1, remaining=LOCKOUT_AFTER - 1, blocked_until=None, expires_at=now + STREAK_MEMORY
+        ):
+            return  # the old streak was forgotten: this starts a new one
+        if await ThrottleCounter.filter(
+            key_hash=key_hash, remaining__gt=0, expires_at__gt=now
+        ).update(
+            count=F("count") + 1, remaining=F("remaining") - 1, expires_at=now + STREAK_MEMORY
+        ):
+            return
+        counter = await ThrottleCounter.get_or_none(key_hash=key_hash)
+        if counter is None:
+            try:
+                await ThrottleCounter.create(
+                    key_hash=key_hash,
+                    count=1,
+                    remaining=LOCKOUT_AFTER - 1,
+                    expires_at=now + STREAK_MEMORY,
+                )
+                return
+            except IntegrityError:
+                continue  # a parallel attempt created it: take from theirs
+        if counter.blocked_until is None:
+            # The last allowed attempts are still being checked.
+            raise RateLimited(int(FIRST_BLOCK.total_seconds()))
+        if counter.blocked_until > now:
+            raise RateLimited(_retry_after(counter.blocked_until, now))
+        # The block is over: one more attempt, granted once however many ask.
+        await ThrottleCounter.filter(key_hash=key_hash, blocked_until=counter.blocked_until).update(
+            blocked_until=None, remaining=1
+        )
+    raise RateLimited(int(FIRST_BLOCK.total_seconds()))
 
 
 async def record_failure(key_hash: str) -> None:
+    """After a failed attempt: when it was the last one allowed, the key is
+    blocked for 1, 2, 4 … minutes (at most 15) as the streak grows."""
     now = clock.now()
-    counter = await _increment(key_hash, now + STREAK_MEMORY)
-    if counter.count >= LOCKOUT_AFTER:
-        doublings = min(counter.count - LOCKOUT_AFTER, 10)
-        block = min(FIRST_BLOCK * 2**doublings, LONGEST_BLOCK)
-        await ThrottleCounter.filter(key_hash=key_hash).update(
-            blocked_until=now + block, expires_at=now + block + STREAK_MEMORY
-        )
+    counter = await ThrottleCounter.get_or_none(key_hash=key_hash)
+    if counter is None or counter.remaining > 0 or counter.blocked_until is not None:
+        return
+    doublings = min(max(counter.count - LOCKOUT_AFTER, 0), 10)
+    block = min(FIRST_BLOCK * 2**doublings, LONGEST_BLOCK)
+    await ThrottleCounter.filter(key_hash=key_hash, remaining=0, blocked_until__isnull=True).update(
+        blocked_until=now + block, expires_at=now + block + STREAK_MEMORY
+    )
     await _prune_now_and_then(now)
 
 
@@ -123,25 +161,21 @@ def _window_key(settings: Settings, window: Window, now: datetime, *parts: objec
     return _key(settings, *parts, index)
 
 
-async def check_window(settings: Settings, window: Window, *parts: object) -> None:
-    """Raises RateLimited when the window is already full, without counting."""
-    now = clock.now()
-    counter = await ThrottleCounter.get_or_none(key_hash=_window_key(settings, window, now, *parts))
-    if counter is not None and counter.count >= window.limit:
-        raise RateLimited(_window_retry_after(window, now))
-
-
-async def count_in_window(
-    settings: Settings, window: Window, *parts: object, raise_over: bool = True
-) -> None:
-    """Counts one attempt; raises RateLimited when it goes over the limit
-    (unless `raise_over` is false: counting a failure already answered)."""
+async def count_in_window(settings: Settings, window: Window, *parts: object) -> None:
+    """Counts one attempt; raises RateLimited when it goes over the limit."""
     now = clock.now()
     key_hash = _window_key(settings, window, now, *parts)
     counter = await _increment(key_hash, now + window.length * 2)
     await _prune_now_and_then(now)
-    if raise_over and counter.count > window.limit:
+    if counter.count > window.limit:
         raise RateLimited(_window_retry_after(window, now))
+
+
+async def refund_in_window(settings: Settings, window: Window, *parts: object) -> None:
+    """Takes back an attempt counted up front that turned out well."""
+    now = clock.now()
+    key_hash = _window_key(settings, window, now, *parts)
+    await ThrottleCounter.filter(key_hash=key_hash, count__gt=0).update(count=F("count") - 1)
 
 
 def _window_retry_after(window: Window, now: datetime) -> int:

@@ -8,6 +8,7 @@ from graph.context import Info
 from graph.errors import (
     InvalidCredentialsError,
     PasswordMismatchError,
+    RateLimitedError,
     WeakPasswordError,
     error_result,
 )
@@ -21,7 +22,11 @@ class PasswordChanged:
 
 
 ChangePasswordResult = Annotated[
-    PasswordChanged | InvalidCredentialsError | PasswordMismatchError | WeakPasswordError,
+    PasswordChanged
+    | InvalidCredentialsError
+    | PasswordMismatchError
+    | WeakPasswordError
+    | RateLimitedError,
     strawberry.union("ChangePasswordResult"),
 ]
 
