@@ -28,8 +28,18 @@ def client_ip(scope: Scope, settings: Settings) -> str:
     """The socket's peer; X-Forwarded-For only counts when that peer is a
     trusted proxy, and then the nearest address that is not one."""
     peer = (scope.get("client") or ("0.0.0.0", 0))[0]  # noqa: S104 - not a bind address
+    return _canonical(_forwarded_for(scope, settings, str(peer)))
+
+
+def _canonical(address: str) -> str:
+    """One spelling per address, without an IPv6 zone ("fe80::1%eth0")."""
+    parsed = _parse(address.split("%", 1)[0])
+    return str(parsed) if parsed is not None else address[:45]
+
+
+def _forwarded_for(scope: Scope, settings: Settings, peer: str) -> str:
     if not settings.trusted_proxies or not _trusted(peer, settings):
-        return str(peer)
+        return peer
     # Several X-Forwarded-For lines read as one list, in order.
     forwarded = ",".join(
         value.decode("latin-1")
@@ -38,8 +48,8 @@ def client_ip(scope: Scope, settings: Settings) -> str:
     )
     for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
         if not _trusted(hop, settings):
-            return hop if _parse(hop) else str(peer)
-    return str(peer)
+            return hop if _parse(hop.split("%", 1)[0]) else peer
+    return peer
 
 
 def _parse(text: str) -> IPv4Address | IPv6Address | None:

@@ -259,7 +259,7 @@ def _duration(
     number = raw[:-1] if raw[-1] in DURATION_UNITS else raw
     try:
         value = timedelta(seconds=float(number) * DURATION_UNITS[unit])
-    except ValueError:
+    except (ValueError, OverflowError):
         raise SettingsError(f"{name} must be a duration like 7d, 12h or 30m, not {raw!r}") from None
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}, not {value}")

@@ -223,3 +223,12 @@ async def test_clinicians_and_patients_may_not_create_patients(
         assert body["data"] is None
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert await Patient.all().count() == before
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200b\u200d", "\u2060", "---", "."])
+async def test_a_name_without_a_letter_is_refused(admin: GraphQLClient, invisible: str) -> None:
+    result = await admin.data(CREATE_PATIENT, input=with_input(lastName=invisible))
+
+    assert result["createPatient"]["code"] == "VALIDATION"
+    assert result["createPatient"]["field"] == "lastName"
+    assert await Patient.all().count() == 0

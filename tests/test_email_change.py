@@ -4,6 +4,7 @@ failure changes nothing and queues no mail."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -74,7 +75,8 @@ async def test_changing_the_email_cancels_a_pending_invitation_and_sends_nothing
     portal = await admin.data(PORTAL_STATUS, id=str(patient_profile.id))
     assert portal["patient"]["portal"]["status"] == "YET_TO_SIGN_UP"
     preview = await anonymous.data(PREVIEW, token=old_token)
-    assert preview["invitation"] == {"email": "grace@mail.example", "usable": False}
+    # An unusable link no longer reveals the whole address.
+    assert preview["invitation"] == {"email": "g•••@mail.example", "usable": False}
     assert (await Invitation.get(patient_id=patient_profile.id)).revoked_at is not None
     assert await OutboxMessage.filter(status="PENDING").count() == 0
     assert (await deliver_mail()).claimed == 0
@@ -240,3 +242,35 @@ async def test_the_same_email_in_other_case_is_no_change_and_sends_no_notice(
     assert result["updatePatient"]["patient"]["email"] == "grace@mail.example"
     assert await OutboxMessage.all().count() == 0
     assert await login_result(anonymous, "grace@mail.example") == "LoginSuccess"
+
+
+async def test_codes_sent_to_the_old_address_die_with_the_change(
+    admin: GraphQLClient,
+    anonymous: GraphQLClient,
+    patient_profile: Patient,
+    mailbox: Mailbox,
+    deliver_mail: Deliver,
+) -> None:
+    await factories.make_patient_account(patient_profile)
+    await anonymous.data(
+        'mutation { requestVerificationCode(practice: "north", email: "grace@mail.example") '
+        "{ __typename } }"
+    )
+    await deliver_mail()
+    [code] = re.findall(r"\b\d{6}\b", text_of(mailbox.to("grace@mail.example")[0]))
+
+    await admin.data(
+        UPDATE_PATIENT, id=str(patient_profile.id), input={"email": "new@mail.example"}
+    )
+
+    for email in ("grace@mail.example", "new@mail.example"):
+        result = await anonymous.data(
+            """mutation($email: String!, $code: String!) {
+                 verifyResetCode(practice: "north", email: $email, code: $code) {
+                   __typename ... on Error { code }
+                 }
+               }""",
+            email=email,
+            code=code,
+        )
+        assert result["verifyResetCode"]["code"] == "INVALID_CODE"

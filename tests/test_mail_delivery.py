@@ -398,3 +398,30 @@ def test_the_deliver_mail_once_command_sends_what_is_queued(
             "SELECT status, attempts, text_body FROM outbox_message WHERE id = ?", (message_id,)
         ).fetchone()
     assert row == ("SENT", 1, "")
+
+
+async def test_a_code_that_expired_before_it_could_be_sent_is_given_up_not_sent_late(
+    clock: FrozenClock,
+    anonymous: GraphQLClient,
+    patient_profile: Patient,
+    smtp_server: SmtpServer,
+    mailbox: Mailbox,
+    deliver_mail: Deliver,
+) -> None:
+    await factories.make_patient_account(patient_profile)
+    smtp_server.down()
+    await anonymous.data(
+        'mutation { requestVerificationCode(practice: "north", email: "grace@mail.example") '
+        "{ __typename } }"
+    )
+    await deliver_mail()  # fails: the server is down
+
+    clock.advance(minutes=16)  # the code has expired by the next try
+    smtp_server.up()
+    outcome = await deliver_mail()
+
+    assert outcome.failed == 1
+    assert mailbox.messages == []
+    message = await OutboxMessage.get(kind="verification_code")
+    assert message.status is OutboxStatus.FAILED
+    assert message.text_body == message.html_body == ""

@@ -698,3 +698,10 @@ async def test_guessing_the_current_password_shares_the_sign_in_lockout(
     assert answers == ["INVALID_CREDENTIALS"] * 10 + ["RATE_LIMITED"]
     right = await patient.data(change, current=factories.PASSWORD)
     assert right["changePassword"]["code"] == "RATE_LIMITED"
+
+
+def test_per_address_limits_count_an_ipv6_client_by_its_64_block() -> None:
+    assert throttling.address_block("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+    assert throttling.address_block("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert throttling.address_block("2001:db8:1:3::1") != "2001:db8:1:2::/64"
+    assert throttling.address_block("192.0.2.7") == "192.0.2.7"

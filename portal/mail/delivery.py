@@ -141,26 +141,39 @@ async def _settle_failed(message: OutboxMessage, problem: Exception) -> bool:
     code = getattr(problem, "code", None)
     if isinstance(code, int):
         error = f"{error} {code}"
-    common = {"attempts": attempts, "leased_by": None, "leased_until": None, "last_error": error}
     if attempts >= MAX_ATTEMPTS:
-        await OutboxMessage.filter(id=message.id, leased_by=message.leased_by).update(
-            status=OutboxStatus.FAILED, text_body="", html_body="", **common
-        )
-        logger.error(
-            "mail %s (%s) failed for good after %d attempts: %s",
-            message.id,
-            message.kind,
-            attempts,
-            error,
-        )
+        await _give_up(message, error, attempts)
         return True
     await OutboxMessage.filter(id=message.id, leased_by=message.leased_by).update(
-        next_attempt_at=clock.now() + retry_delay(attempts), **common
+        attempts=attempts,
+        leased_by=None,
+        leased_until=None,
+        last_error=error,
+        next_attempt_at=clock.now() + retry_delay(attempts),
     )
     logger.warning(
         "mail %s (%s) attempt %d failed (%s); retrying", message.id, message.kind, attempts, error
     )
     return False
+
+
+async def _give_up(message: OutboxMessage, error: str, attempts: int) -> None:
+    await OutboxMessage.filter(id=message.id, leased_by=message.leased_by).update(
+        status=OutboxStatus.FAILED,
+        text_body="",
+        html_body="",
+        attempts=attempts,
+        leased_by=None,
+        leased_until=None,
+        last_error=error,
+    )
+    logger.error(
+        "mail %s (%s) failed for good after %d attempts: %s",
+        message.id,
+        message.kind,
+        attempts,
+        error,
+    )
 
 
 async def deliver_due(
@@ -171,6 +184,10 @@ async def deliver_due(
     for message in await _claim(worker_id, limit):
         if not await _renew_lease(message):
             continue  # a slow batch outlived the lease: another worker has it now
+        if message.discard_after is not None and message.discard_after <= clock.now():
+            await _give_up(message, "expired before it could be sent", message.attempts)
+            outcome.failed += 1
+            continue
         try:
             await transport.send(_email(message, settings.mail_from))
         except Exception as problem:  # every failure of a send is retried, whatever it is

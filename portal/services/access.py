@@ -55,8 +55,16 @@ def visible_patients(viewer: Viewer) -> QuerySet[Patient]:
     return patients
 
 
-async def find_visible_patient(viewer: Viewer, patient_id: str) -> Patient | None:
+async def find_visible_patient(
+    viewer: Viewer, patient_id: str, *, for_update: bool = False
+) -> Patient | None:
+    """The patient if the viewer may see it. `for_update` (inside a
+    transaction) locks the row on PostgreSQL, so changes that read then
+    write one patient happen one after the other."""
     parsed = parse_id(patient_id)
     if parsed is None:
         return None
-    return await visible_patients(viewer).get_or_none(id=parsed)
+    patients = visible_patients(viewer)
+    if for_update:
+        patients = patients.select_for_update()
+    return await patients.get_or_none(id=parsed)

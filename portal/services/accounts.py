@@ -8,7 +8,6 @@ from tortoise.exceptions import IntegrityError
 
 from models import Account, AuditAction, Practice, Role
 from portal import clock
-from portal.request_context import client_ip
 from portal.services import audit, passwords, throttling
 from portal.services.emails import normalize_email, valid_email
 from portal.services.errors import (
@@ -81,7 +80,7 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
     streak = throttling.login_key(settings, practice_slug, email)
     try:
         await throttling.count_in_window(
-            settings, throttling.LOGIN_FAILURES_PER_IP, "login-ip", client_ip()
+            settings, throttling.LOGIN_FAILURES_PER_IP, "login-ip", throttling.client_block()
         )
         await throttling.reserve_attempt(streak)
     except RateLimited:
@@ -101,7 +100,7 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
     # Only failures count against the address and the streak.
     await throttling.clear(streak)
     await throttling.refund_in_window(
-        settings, throttling.LOGIN_FAILURES_PER_IP, "login-ip", client_ip()
+        settings, throttling.LOGIN_FAILURES_PER_IP, "login-ip", throttling.client_block()
     )
     if passwords.needs_rehash(account.password_hash):
         account.password_hash = await passwords.hash_password(password)

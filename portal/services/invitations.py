@@ -73,7 +73,7 @@ async def revoke_open_invitations(patient: Patient) -> int:
 async def send_invitation(viewer: Viewer, patient_id: str, settings: Settings) -> SentInvitation:
     """Emails the patient a fresh sign-up link; earlier links stop working."""
     async with in_transaction():
-        patient = await find_visible_patient(viewer, patient_id)
+        patient = await find_visible_patient(viewer, patient_id, for_update=True)
         if patient is None:
             raise NotFound()
         if await Account.exists(patient_id=patient.id):
@@ -104,6 +104,7 @@ async def send_invitation(viewer: Viewer, patient_id: str, settings: Settings) -
                 "link": invitation_link(settings, practice, token),
                 "expires_at": invitation.expires_at.strftime("%d %B %Y, %H:%M UTC"),
             },
+            discard_after=invitation.expires_at,
         )
         await audit.record_for(viewer, AuditAction.INVITATION_SENT, patient.id)
     return SentInvitation(patient=patient, sent_to=patient.email, expires_at=invitation.expires_at)
@@ -122,12 +123,21 @@ async def preview_invitation(token: str, settings: Settings) -> InvitationPrevie
     invitation = await _find(token, settings)
     if invitation is None:
         return None
+    usable = is_usable(invitation, clock.now())
     return InvitationPreview(
         practice_name=invitation.practice.name,
-        email=invitation.sent_to,
+        # An old link found later (a forwarded mail, a shared screen) should
+        # not keep revealing the whole address.
+        email=invitation.sent_to if usable else mask_email(invitation.sent_to),
         expires_at=invitation.expires_at,
-        usable=is_usable(invitation, clock.now()),
+        usable=usable,
     )
+
+
+def mask_email(address: str) -> str:
+    """`g•••@mail.example`: enough to recognise one's own address."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}•••@{domain}"
 
 
 async def create_account(

@@ -21,6 +21,7 @@ from portal.services.access import Viewer, find_visible_patient, visible_patient
 from portal.services.emails import valid_email
 from portal.services.errors import BadInput, EmailTaken, NotFound, ValidationFailed
 from portal.services.invitations import email_taken_by_another_account, revoke_open_invitations
+from portal.services.recovery import revoke_recovery_by_email
 
 MAX_NAME_LENGTH = 100
 MAX_PHONE_LENGTH = 40
@@ -53,6 +54,9 @@ def _name(value: object, field: str) -> str:
         raise ValidationFailed(f"Use at most {MAX_NAME_LENGTH} characters.", field=field)
     if any(unicodedata.category(ch) == "Cc" for ch in name):
         raise ValidationFailed("Names cannot contain control characters.", field=field)
+    if not any(ch.isalnum() for ch in name):
+        # Zero-width or format characters alone look empty on every screen.
+        raise ValidationFailed("A name needs at least one letter.", field=field)
     return name
 
 
@@ -153,14 +157,14 @@ async def update_patient(viewer: Viewer, patient_id: str, changes: Mapping[str, 
     columns = _validated(changes)
     try:
         async with in_transaction():
-            patient = await find_visible_patient(viewer, patient_id)
+            patient = await find_visible_patient(viewer, patient_id, for_update=True)
             if patient is None:
                 raise NotFound()
             if "email" in columns and columns["email"] != patient.email:
                 await _follow_email_change(viewer, patient, columns["email"])
             if columns:
                 patient.update_from_dict(columns)
-                await patient.save()
+                await patient.save(update_fields=[*columns, "updated_at"])
                 await audit.record_for(viewer, AuditAction.PATIENT_UPDATED, patient.id)
     except IntegrityError:
         raise EmailTaken(EMAIL_TAKEN_MESSAGE) from None
@@ -185,6 +189,9 @@ async def _follow_email_change(viewer: Viewer, patient: Patient, new_email: str 
     old_email = account.email
     account.email = new_email
     await account.save(update_fields=["email"])
+    # Codes and code-made reset tokens went to the old address: if it was
+    # lost or taken over, they must not outlive the change.
+    await revoke_recovery_by_email(account.id)
     practice = await Practice.get(id=patient.practice_id)
     await enqueue(
         "email_changed",

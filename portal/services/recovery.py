@@ -7,6 +7,7 @@ import asyncio
 import hmac
 import secrets
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,7 +28,6 @@ from models import (
 )
 from portal import clock
 from portal.mail.outbox import enqueue
-from portal.request_context import client_ip
 from portal.services import audit, passwords, throttling
 from portal.services.access import Viewer, find_visible_patient
 from portal.services.accounts import find_account
@@ -102,7 +102,7 @@ async def _count_attempt(settings: Settings, kind: str, practice_slug: str, emai
     await throttling.count_in_window(
         settings, per_email, kind, practice_slug.strip().lower(), normalize_email(email)
     )
-    await throttling.count_in_window(settings, per_ip, kind, client_ip())
+    await throttling.count_in_window(settings, per_ip, kind, throttling.client_block())
 
 
 async def _issue_code(account: Account, settings: Settings) -> None:
@@ -122,7 +122,7 @@ async def _issue_code(account: Account, settings: Settings) -> None:
         ).update(revoked_at=now)
         await _record(AuditAction.CODE_REQUESTED, account)
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-        await VerificationCode.create(
+        issued = await VerificationCode.create(
             account_id=account.id,
             code_hash=_code_hash(settings, account.id, code),
             created_at=now,
@@ -137,6 +137,7 @@ async def _issue_code(account: Account, settings: Settings) -> None:
                 "valid_minutes": int(settings.code_ttl.total_seconds() // 60),
                 "practice_name": practice.name,
             },
+            discard_after=issued.expires_at,
         )
 
 
@@ -184,15 +185,14 @@ async def _redeem_code(account: Account, offered: str, settings: Settings) -> Is
         raise InvalidCode()
     # The attempt is counted before the code is compared, in one
     # conditional UPDATE: parallel guesses cannot exceed the limit.
+    still_live = {"used_at__isnull": True, "revoked_at__isnull": True, "expires_at__gt": now}
     counted = await VerificationCode.filter(
-        id=current.id, attempts__lt=MAX_CODE_ATTEMPTS, used_at__isnull=True
+        id=current.id, attempts__lt=MAX_CODE_ATTEMPTS, **still_live
     ).update(attempts=F("attempts") + 1)
     if not counted or not hmac.compare_digest(offered, current.code_hash):
         raise InvalidCode()
     async with in_transaction():
-        redeemed = await VerificationCode.filter(id=current.id, used_at__isnull=True).update(
-            used_at=now
-        )
+        redeemed = await VerificationCode.filter(id=current.id, **still_live).update(used_at=now)
         if not redeemed:
             raise InvalidCode()
         await _record(AuditAction.CODE_VERIFIED, account)
@@ -240,7 +240,7 @@ async def generate_reset_link(
 ) -> GeneratedLink:
     """A reset link for a signed-up patient, valid until the chosen moment."""
     async with in_transaction():
-        patient = await find_visible_patient(viewer, patient_id)
+        patient = await find_visible_patient(viewer, patient_id, for_update=True)
         if patient is None:
             raise NotFound()
         account = await Account.get_or_none(patient_id=patient.id)
@@ -293,15 +293,25 @@ async def _after_password_change(
     if keep_session_id is not None:
         sessions = sessions.exclude(id=keep_session_id)
     await sessions.update(ended_at=now)
-    await VerificationCode.filter(
-        account_id=account.id, used_at__isnull=True, revoked_at__isnull=True
-    ).update(revoked_at=now)
-    await ResetToken.filter(
-        account_id=account.id, used_at__isnull=True, revoked_at__isnull=True
-    ).update(revoked_at=now)
+    await _revoke_outstanding(account.id, ResetSource.CODE, ResetSource.LINK)
     if settings.password_changed_notice:
         practice = await Practice.get(id=account.practice_id)
         await enqueue("password_changed", account.email, {"practice_name": practice.name})
+
+
+async def _revoke_outstanding(account_id: uuid.UUID, *sources: ResetSource) -> None:
+    """Kills every live verification code of the account and its reset tokens
+    from the given sources (inside the caller's transaction)."""
+    now = clock.now()
+    live = {"account_id": account_id, "used_at__isnull": True, "revoked_at__isnull": True}
+    await VerificationCode.filter(**live).update(revoked_at=now)
+    await ResetToken.filter(source__in=list(sources), **live).update(revoked_at=now)
+
+
+async def revoke_recovery_by_email(account_id: uuid.UUID) -> None:
+    """After the account's email changed: what was emailed to the old address
+    dies; an admin's link, handed over in person, stays."""
+    await _revoke_outstanding(account_id, ResetSource.CODE)
 
 
 async def reset_password(

@@ -15,12 +15,14 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from ipaddress import ip_address, ip_network
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
 from models import ThrottleCounter
 from portal import clock
+from portal.request_context import client_ip
 from portal.services.emails import normalize_email
 from portal.services.errors import RateLimited
 from portal.services.practices import normalize_slug
@@ -154,6 +156,23 @@ async def clear(key_hash: str) -> None:
 
 
 # --- fixed windows ---
+
+
+def address_block(address: str) -> str:
+    """What a per-address limit counts: the address, or for IPv6 its /64,
+    since one client commonly holds a whole /64."""
+    try:
+        parsed = ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+def client_block() -> str:
+    """The current request's client, as per-address limits count it."""
+    return address_block(client_ip())
 
 
 def _window_key(settings: Settings, window: Window, now: datetime, *parts: object) -> str:
