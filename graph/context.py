@@ -13,12 +13,8 @@ from strawberry.dataloader import DataLoader
 from models import Practice
 from portal.services.access import Viewer
 from portal.services.portal_access import PortalState, portal_states
+from portal.services.practices import practices_by_id
 from portal.settings import Settings
-
-
-async def _load_practices(ids: list[uuid.UUID]) -> list[Practice]:
-    by_id = {p.id: p for p in await Practice.filter(id__in=ids)}
-    return [by_id[i] for i in ids]
 
 
 @dataclass
@@ -26,7 +22,7 @@ class Loaders:
     """Batch loads per request, so a list costs a constant number of queries."""
 
     practice: DataLoader[uuid.UUID, Practice] = field(
-        default_factory=lambda: DataLoader(load_fn=_load_practices)
+        default_factory=lambda: DataLoader(load_fn=practices_by_id)
     )
     portal_state: DataLoader[uuid.UUID, PortalState] = field(
         default_factory=lambda: DataLoader(load_fn=portal_states)

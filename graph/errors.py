@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -192,8 +193,10 @@ _ERROR_TYPES: dict[service.ErrorCode, type[Error]] = {
 }
 
 
-def error_result(failure: service.ServiceError) -> Error:
-    """The union member that reports an expected service failure."""
+def error_result(failure: service.ServiceError) -> Any:
+    """The union member that reports an expected service failure. Typed Any:
+    each resolver's union lists the members its service can raise, which the
+    type checker cannot follow from the exception's code."""
     code = ErrorCode(failure.code.value)
     if failure.code is service.ErrorCode.VALIDATION:
         field = to_camel_case(failure.field) if failure.field else None

@@ -47,7 +47,7 @@ class Settings:
     # Whether `portal serve` delivers mail itself; off when a separate
     # `portal deliver-mail` process does it.
     mail_worker: bool = True
-    mail_poll_seconds: float = 2.0
+    mail_poll_seconds: int = 2
     invitation_ttl: timedelta = timedelta(days=7)
     code_ttl: timedelta = timedelta(minutes=15)
     codes_per_hour: int = 3
@@ -63,7 +63,7 @@ class Settings:
     max_fields: int = 200
     max_directives: int = 5
     max_body_bytes: int = 64 * 1024
-    request_timeout_seconds: float = 10.0
+    request_timeout_seconds: int = 10
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from email.message import EmailMessage
 from pathlib import Path
@@ -56,10 +57,13 @@ class FileTransport:
         self.directory = directory
 
     async def send(self, message: EmailMessage) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{message['Message-ID'].strip('<>').split('@')[0]}.eml"
-        path.write_bytes(bytes(message))
+        await asyncio.to_thread(self._write, path, bytes(message))
         logger.info("mail written to %s", path)
+
+    def _write(self, path: Path, content: bytes) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
 
 
 def transport_for(settings: Settings) -> Transport:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
@@ -38,8 +39,9 @@ async def create_staff_account(
         raise ValidationFailed("That is not a valid email address.", field="email")
     if await Account.exists(practice=practice, email=address):
         raise EmailTaken("Another account of this practice already uses that email address.")
-    normalized = await passwords.check_policy(password, [address, practice.name, practice.slug])
-    password_hash = await passwords.hash_password(normalized)
+    password_hash = await passwords.new_password_hash(
+        password, password, passwords.own_details(address, practice)
+    )
     try:
         return await Account.create(
             practice=practice,
@@ -114,3 +116,7 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
         patient_id=account.patient_id,
     )
     return SignedIn(account=account, session=session)
+
+
+async def get_account(account_id: uuid.UUID) -> Account:
+    return await Account.get(id=account_id)

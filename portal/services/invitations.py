@@ -20,7 +20,6 @@ from portal.services.errors import (
     InvalidToken,
     MissingEmail,
     NotFound,
-    PasswordMismatch,
 )
 from portal.services.tokens import keyed_hash, new_token
 from portal.settings import Settings
@@ -147,15 +146,12 @@ async def create_account(
     invitation = await _find(token, settings)
     if invitation is None or not is_usable(invitation, clock.now()):
         raise InvalidToken()
-    if password != password_confirmation:
-        raise PasswordMismatch()
     patient = await Patient.get(id=invitation.patient_id)
-    practice = invitation.practice
-    normalized = await passwords.check_policy(
+    password_hash = await passwords.new_password_hash(
         password,
-        [patient.email, patient.first_name, patient.last_name, practice.name, practice.slug],
+        password_confirmation,
+        passwords.own_details(patient.email, invitation.practice, patient),
     )
-    password_hash = await passwords.hash_password(normalized)
     try:
         async with in_transaction():
             now = clock.now()

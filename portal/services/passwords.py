@@ -18,7 +18,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
-from portal.services.errors import WeakPassword
+from models import Patient, Practice
+from portal.services.errors import PasswordMismatch, WeakPassword
 from portal.settings import Settings
 
 MIN_LENGTH = 12
@@ -135,6 +136,24 @@ async def check_policy(password: str, context: Iterable[str | None]) -> str:
             f"{warning} Try a longer phrase of several unrelated words.", field="password"
         )
     return normalized
+
+
+def own_details(
+    email: str | None, practice: Practice, patient: Patient | None = None
+) -> list[str | None]:
+    """What a password must not be built from: the account's email, its
+    practice, and for a patient their names and profile email."""
+    details = [email, practice.name, practice.slug]
+    if patient is not None:
+        details += [patient.first_name, patient.last_name, patient.email]
+    return details
+
+
+async def new_password_hash(password: str, confirmation: str, details: Iterable[str | None]) -> str:
+    """The argon2 hash of a new password typed twice, once it meets the policy."""
+    if password != confirmation:
+        raise PasswordMismatch()
+    return await hash_password(await check_policy(password, details))
 
 
 def _context_words(context: Iterable[str | None]) -> set[str]:

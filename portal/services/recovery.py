@@ -39,9 +39,8 @@ from portal.services.errors import (
     InvalidToken,
     NotFound,
     NotSignedUp,
-    PasswordMismatch,
 )
-from portal.services.practices import find_practice
+from portal.services.practices import find_practice, normalize_slug
 from portal.services.tokens import keyed_hash, new_token
 from portal.settings import Settings
 
@@ -85,24 +84,33 @@ async def _find_account(practice_slug: str, email: str) -> Account | None:
 async def request_verification_code(practice_slug: str, email: str, settings: Settings) -> str:
     """Emails a code when an account has that email; answers the same either way."""
     async with at_least(settings.recovery_response_floor):
-        await _count_attempt(settings, "code-request", practice_slug, email)
+        await _count_attempt(
+            settings,
+            "code-request",
+            throttling.CODE_REQUESTS_PER_EMAIL,
+            throttling.CODE_REQUESTS_PER_IP,
+            practice_slug,
+            email,
+        )
         account = await _find_account(practice_slug, email)
         if account is not None:
             await _issue_code(account, settings)
     return CODE_SENT_MESSAGE
 
 
-async def _count_attempt(settings: Settings, kind: str, practice_slug: str, email: str) -> None:
+async def _count_attempt(
+    settings: Settings,
+    kind: str,
+    per_email: throttling.Window,
+    per_address: throttling.Window,
+    practice_slug: str,
+    email: str,
+) -> None:
     """Per email (known or not, so the limit reveals nothing) and per address."""
-    per_email, per_ip = (
-        (throttling.CODE_REQUESTS_PER_EMAIL, throttling.CODE_REQUESTS_PER_IP)
-        if kind == "code-request"
-        else (throttling.CODE_CHECKS_PER_EMAIL, throttling.CODE_CHECKS_PER_IP)
-    )
     await throttling.count_in_window(
-        settings, per_email, kind, practice_slug.strip().lower(), normalize_email(email)
+        settings, per_email, kind, normalize_slug(practice_slug), normalize_email(email)
     )
-    await throttling.count_in_window(settings, per_ip, kind, throttling.client_block())
+    await throttling.count_in_window(settings, per_address, kind, throttling.client_block())
 
 
 async def _issue_code(account: Account, settings: Settings) -> None:
@@ -146,11 +154,18 @@ async def verify_reset_code(
 ) -> IssuedToken:
     """Trades the right code for a short-lived, single-use reset token."""
     async with at_least(settings.recovery_response_floor):
-        await _count_attempt(settings, "code-check", practice_slug, email)
+        await _count_attempt(
+            settings,
+            "code-check",
+            throttling.CODE_CHECKS_PER_EMAIL,
+            throttling.CODE_CHECKS_PER_IP,
+            practice_slug,
+            email,
+        )
         account = await _find_account(practice_slug, email)
-        offered = _code_hash(settings, account.id if account else "none", code.strip())
         if account is None:
             raise InvalidCode()
+        offered = _code_hash(settings, account.id, code.strip())
         try:
             return await _redeem_code(account, offered, settings)
         except InvalidCode:
@@ -265,21 +280,13 @@ async def generate_reset_link(
     return GeneratedLink(url=reset_link(settings, practice, issued.token), expires_at=expires_at)
 
 
-async def _password_context(account: Account) -> list[str | None]:
-    practice = await Practice.get(id=account.practice_id)
-    context: list[str | None] = [account.email, practice.name, practice.slug]
-    if account.patient_id is not None:
-        patient = await Patient.get(id=account.patient_id)
-        context += [patient.first_name, patient.last_name, patient.email]
-    return context
-
-
 async def _checked_new_password(account: Account, password: str, password_confirmation: str) -> str:
-    """The argon2 hash of an acceptable new password."""
-    if password != password_confirmation:
-        raise PasswordMismatch()
-    normalized = await passwords.check_policy(password, await _password_context(account))
-    return await passwords.hash_password(normalized)
+    """The argon2 hash of an acceptable new password for this account."""
+    practice = await Practice.get(id=account.practice_id)
+    patient = await Patient.get(id=account.patient_id) if account.patient_id else None
+    return await passwords.new_password_hash(
+        password, password_confirmation, passwords.own_details(account.email, practice, patient)
+    )
 
 
 async def _after_password_change(

@@ -44,5 +44,5 @@ async def change_password(
             info.context.settings,
         )
     except ServiceError as failure:
-        return error_result(failure)  # type: ignore[return-value]
+        return error_result(failure)
     return PasswordChanged(email=account.email)

@@ -21,7 +21,7 @@ async def login(info: Info, practice: str, email: str, password: str) -> LoginRe
     try:
         signed_in = await accounts.login(practice, email, password, settings)
     except ServiceError as failure:
-        return error_result(failure)  # type: ignore[return-value]
+        return error_result(failure)
     # The rest of this response is read by the person who just signed in.
     info.context.viewer = await viewer_for_token(signed_in.session.token, settings)
     return LoginSuccess(

@@ -28,5 +28,5 @@ async def request_verification_code(
     try:
         message = await recovery.request_verification_code(practice, email, info.context.settings)
     except ServiceError as failure:
-        return error_result(failure)  # type: ignore[return-value]
+        return error_result(failure)
     return VerificationCodeSent(message=message)

@@ -29,5 +29,5 @@ async def reset_password(
             token, password, password_confirmation, info.context.settings
         )
     except ServiceError as failure:
-        return error_result(failure)  # type: ignore[return-value]
+        return error_result(failure)
     return PasswordReset(email=account.email)

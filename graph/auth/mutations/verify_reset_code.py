@@ -29,5 +29,5 @@ async def verify_reset_code(
     try:
         issued = await recovery.verify_reset_code(practice, email, code, info.context.settings)
     except ServiceError as failure:
-        return error_result(failure)  # type: ignore[return-value]
+        return error_result(failure)
     return ResetCodeVerified(token=issued.token, expires_at=issued.expires_at)

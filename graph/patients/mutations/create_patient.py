@@ -43,5 +43,5 @@ async def create_patient(info: Info, input: CreatePatientInput) -> CreatePatient
             phone=input.phone,
         )
     except ServiceError as failure:
-        return error_result(failure)  # type: ignore[return-value]
+        return error_result(failure)
     return PatientCreated(patient=PatientType.from_model(created))

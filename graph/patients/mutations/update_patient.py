@@ -41,5 +41,5 @@ async def update_patient(
     try:
         updated = await service.update_patient(info.context.viewer, id, changes)
     except ServiceError as failure:
-        return error_result(failure)  # type: ignore[return-value]
+        return error_result(failure)
     return PatientUpdated(patient=PatientType.from_model(updated))

@@ -34,5 +34,5 @@ async def generate_reset_link(
             info.context.viewer, patient_id, expires_at, info.context.settings
         )
     except ServiceError as failure:
-        return error_result(failure)  # type: ignore[return-value]
+        return error_result(failure)
     return ResetLinkGenerated(url=link.url, expires_at=link.expires_at)

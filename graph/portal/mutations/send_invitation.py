@@ -38,7 +38,7 @@ async def send_invitation(info: Info, patient_id: strawberry.ID) -> SendInvitati
             info.context.viewer, patient_id, info.context.settings
         )
     except ServiceError as failure:
-        return error_result(failure)  # type: ignore[return-value]
+        return error_result(failure)
     return InvitationSent(
         patient=PatientType.from_model(sent.patient),
         sent_to=sent.sent_to,
