@@ -21,7 +21,8 @@ class Patient(Model):
     first_name = fields.CharField(max_length=100)
     last_name = fields.CharField(max_length=100)
     # Case-folded copies of the names: the list's sort order and its keyset
-    # pagination compare these, the same way on SQLite and PostgreSQL.
+    # pagination compare these, so case never decides the order (beyond case,
+    # each database's collation does).
     first_name_key = fields.CharField(max_length=400)
     last_name_key = fields.CharField(max_length=400)
     date_of_birth = fields.DateField(null=True)

@@ -21,7 +21,9 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 @dataclass(frozen=True)
 class StartedSession:
     token: str
+    # When the session idles out if unused (its absolute end may come later).
     expires_at: datetime
+    viewer: Viewer
 
 
 def _idle(settings: Settings) -> timedelta:
@@ -38,7 +40,9 @@ async def start_session(account: Account, settings: Settings) -> StartedSession:
         last_seen_at=now,
         expires_at=now + timedelta(hours=settings.session_max_hours),
     )
-    return StartedSession(token=token, expires_at=idle_deadline(session, settings))
+    return StartedSession(
+        token=token, expires_at=idle_deadline(session, settings), viewer=_viewer(account, session)
+    )
 
 
 def idle_deadline(session: Session, settings: Settings) -> datetime:
@@ -66,7 +70,10 @@ async def viewer_for_token(token: str, settings: Settings) -> Viewer | None:
         return None
     if now - session.last_seen_at >= TOUCH_INTERVAL:
         await Session.filter(id=session.id).update(last_seen_at=now)
-    account = session.account
+    return _viewer(session.account, session)
+
+
+def _viewer(account: Account, session: Session) -> Viewer:
     return Viewer(
         account_id=account.id,
         practice_id=account.practice_id,

@@ -9,7 +9,6 @@ from graph.context import Info
 from graph.errors import InvalidCredentialsError, RateLimitedError, error_result
 from portal.services import accounts
 from portal.services.errors import ServiceError
-from portal.services.sessions import viewer_for_token
 
 LoginResult = Annotated[
     LoginSuccess | InvalidCredentialsError | RateLimitedError, strawberry.union("LoginResult")
@@ -23,7 +22,7 @@ async def login(info: Info, practice: str, email: str, password: str) -> LoginRe
     except ServiceError as failure:
         return error_result(failure)
     # The rest of this response is read by the person who just signed in.
-    info.context.viewer = await viewer_for_token(signed_in.session.token, settings)
+    info.context.viewer = signed_in.session.viewer
     return LoginSuccess(
         token=signed_in.session.token,
         expires_at=signed_in.session.expires_at,
