@@ -15,6 +15,8 @@ class RequestInfo:
     operation: str | None = None
     outcome: str = "ok"
     error_codes: list[str] = field(default_factory=list)
+    # Audit actions written once per request at most (refusals in bulk).
+    audited_once: set[str] = field(default_factory=set)
 
 
 current_request: ContextVar[RequestInfo | None] = ContextVar("current_request", default=None)

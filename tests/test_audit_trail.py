@@ -837,3 +837,19 @@ async def test_a_cursor_not_from_this_list_is_bad_input(
     for cursor in bad_cursors:
         body = await admin.post(AUDIT_EVENTS, first=10, after=cursor)
         assert error_code(body) == "BAD_USER_INPUT", cursor
+
+
+async def test_refusals_repeated_by_aliases_are_written_once_per_request(
+    clinician: GraphQLClient, patient_profile: Patient
+) -> None:
+    denied = " ".join(
+        f'a{n}: createPatient(input: {{firstName: "A", lastName: "B"}}) {{ __typename }}'
+        for n in range(10)
+    )
+
+    body = await clinician.post(f"mutation {{ {denied} }}")
+
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert await AuditEvent.filter(action=AuditAction.PERMISSION_DENIED).count() == 1
+    await clinician.post(f"mutation {{ {denied} }}")
+    assert await AuditEvent.filter(action=AuditAction.PERMISSION_DENIED).count() == 2

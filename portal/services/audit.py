@@ -10,13 +10,18 @@ from tortoise.expressions import Q
 
 from models import AuditAction, AuditEvent, Role
 from portal import clock
-from portal.request_context import client_ip, user_agent
+from portal.request_context import client_ip, current_request, user_agent
 from portal.services import cursors
 from portal.services.access import Viewer
 from portal.services.errors import BadInput
 
 MAX_PAGE_SIZE = 100
 CURSOR_KIND = "audit"
+
+
+# Refusals a caller can repeat fifteen times per request (one per alias) are
+# written once per request, so an attacker cannot flood the trail with them.
+ONCE_PER_REQUEST = frozenset({AuditAction.LOGIN_THROTTLED, AuditAction.PERMISSION_DENIED})
 
 
 async def record(
@@ -28,6 +33,11 @@ async def record(
     patient_id: uuid.UUID | None = None,
 ) -> None:
     """Appends an event; call inside the transaction of the change it records."""
+    request = current_request.get()
+    if action in ONCE_PER_REQUEST and request is not None:
+        if action.value in request.audited_once:
+            return
+        request.audited_once.add(action.value)
     await AuditEvent.create(
         practice_id=practice_id,
         account_id=account_id,
