@@ -77,8 +77,9 @@ def _security_headers(settings: Settings, html: bool) -> list[tuple[bytes, bytes
         csp = (
             "default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com "
             "https://cdn.jsdelivr.net; style-src 'self' 'unsafe-inline' https://unpkg.com "
-            "https://cdn.jsdelivr.net; img-src 'self' data:; connect-src 'self'; "
-            "frame-ancestors 'none'"
+            "https://cdn.jsdelivr.net; img-src 'self' data:; font-src 'self' data: "
+            "https://unpkg.com https://cdn.jsdelivr.net; worker-src 'self' blob:; "
+            "connect-src 'self'; frame-ancestors 'none'"
         )
     else:
         csp = "default-src 'none'; frame-ancestors 'none'"
