@@ -29,3 +29,15 @@ def link_in(message: EmailMessage) -> str:
 
 def token_in(message: EmailMessage) -> str:
     return parse_qs(urlsplit(link_in(message)).query)["token"][0]
+
+
+def code_in(message: EmailMessage) -> str:
+    """The six digits of a verification code, read as the patient would."""
+    codes = re.findall(r"\b\d{6}\b", text_of(message))
+    assert len(codes) == 1, text_of(message)
+    return str(codes[0])
+
+
+def another_code(code: str) -> str:
+    """A six-digit code other than the given one."""
+    return f"{(int(code) + 1) % 10**6:06d}"

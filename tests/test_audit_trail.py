@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -18,7 +17,7 @@ import pytest
 from models import Account, AuditAction, AuditEvent, Patient, Practice, Role
 from tests import factories
 from tests.conftest import LOGIN, FrozenClock, GraphQLClient, Mailbox
-from tests.mail import text_of, token_in
+from tests.mail import another_code, code_in, token_in
 
 DeliverMail = Callable[[], Awaitable[object]]
 
@@ -180,12 +179,7 @@ async def emailed_code(
     result = await client.data(REQUEST_CODE, email=email)
     assert result["requestVerificationCode"]["__typename"] == "VerificationCodeSent"
     await deliver_mail()
-    [code] = re.findall(r"\b\d{6}\b", text_of(mailbox.to(email)[-1]))
-    return str(code)
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 10**6:06d}"
+    return code_in(mailbox.to(email)[-1])
 
 
 def tomorrow() -> str:
@@ -405,7 +399,7 @@ async def test_the_code_path_records_request_failure_verification_and_reset(
 ) -> None:
     account = await factories.make_patient_account(patient_profile)
     code = await emailed_code(anonymous, mailbox, deliver_mail)
-    failed = await anonymous.data(VERIFY_CODE, email=GRACE, code=wrong(code))
+    failed = await anonymous.data(VERIFY_CODE, email=GRACE, code=another_code(code))
     assert failed["verifyResetCode"]["__typename"] == "InvalidCodeError"
     verified = await anonymous.data(VERIFY_CODE, email=GRACE, code=code)
     token = verified["verifyResetCode"]["token"]
@@ -579,8 +573,8 @@ async def test_no_event_holds_a_password_token_code_email_or_name(
     secrets += [signed_in.token or ""]
     # The code path: a wrong code, the right code, a reset.
     code = await emailed_code(anonymous, mailbox, deliver_mail)
-    codes = [code, wrong(code)]
-    await anonymous.data(VERIFY_CODE, email=GRACE, code=wrong(code))
+    codes = [code, another_code(code)]
+    await anonymous.data(VERIFY_CODE, email=GRACE, code=another_code(code))
     verified = await anonymous.data(VERIFY_CODE, email=GRACE, code=code)
     reset_token = verified["verifyResetCode"]["token"]
     secrets += [reset_token]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from models import Account, OutboxMessage, Patient, ResetToken, Session, VerificationCode
 from tests import factories
 from tests.conftest import LOGIN, FrozenClock, GraphQLClient, Mailbox
-from tests.mail import html_of, text_of
+from tests.mail import code_in, html_of, text_of
 
 CHANGE = """
 mutation Change($current: String!, $password: String!, $confirmation: String!) {
@@ -89,9 +88,7 @@ async def me(client: GraphQLClient) -> Any:
 async def emailed_code(anonymous: GraphQLClient, mailbox: Mailbox, deliver: Deliver) -> str:
     await anonymous.data(REQUEST_CODE, email=GRACE)
     await deliver()
-    found = re.search(r"\b\d{6}\b", text_of(mailbox.to(GRACE)[-1]))
-    assert found
-    return found.group(0)
+    return code_in(mailbox.to(GRACE)[-1])
 
 
 async def test_the_password_changes_and_only_the_other_sessions_end(

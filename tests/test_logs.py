@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ from portal.logs import JsonFormatter, TextFormatter
 from portal.services import patients as patients_service
 from tests import factories
 from tests.conftest import Mailbox
-from tests.mail import text_of, token_in
+from tests.mail import code_in, token_in
 
 DeliverMail = Callable[[], Awaitable[object]]
 
@@ -310,12 +309,6 @@ class Flow:
         return token
 
 
-def code_in(mailbox: Mailbox, address: str) -> str:
-    [code] = re.findall(r"\b\d{6}\b", text_of(mailbox.to(address)[-1]))
-    found: str = code
-    return found
-
-
 async def run_every_flow(
     flow: Flow,
     mailbox: Mailbox,
@@ -386,7 +379,7 @@ async def run_every_flow(
     )
     assert requested["requestVerificationCode"]["__typename"] == "VerificationCodeSent"
     await deliver_mail()
-    code = code_in(mailbox, NEW_PATIENT_EMAIL)
+    code = code_in(mailbox.to(NEW_PATIENT_EMAIL)[-1])
     flow.keep(code)
     verified = await flow.data(
         VERIFY_CODE, "VerifyCode", practice="north", email=NEW_PATIENT_EMAIL, code=code

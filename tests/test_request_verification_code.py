@@ -7,13 +7,12 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from email.message import EmailMessage
 from typing import Any
 
 from models import Account, OutboxMessage, Patient, Practice, Session, VerificationCode
 from tests import factories
 from tests.conftest import LOGIN, FrozenClock, GraphQLClient, Mailbox
-from tests.mail import html_of, text_of
+from tests.mail import code_in, html_of, text_of
 
 DeliverMail = Callable[[], Awaitable[object]]
 
@@ -43,19 +42,6 @@ mutation Verify($practice: String!, $email: String!, $code: String!) {
 SENT_MESSAGE = "If an account with that email address exists, we have sent it a verification code."
 
 REVEALING_WORDS = ("therap", "counsel", "clinic", "health", "patient", "medic", "psych", "hopper")
-
-
-def code_in(message: EmailMessage) -> str:
-    """The six digits of the code, read from the email as the patient would."""
-    codes = re.findall(r"\b\d{6}\b", text_of(message))
-    assert len(codes) == 1, text_of(message)
-    code: str = codes[0]
-    return code
-
-
-def wrong(code: str) -> str:
-    """Another six-digit code than the given one."""
-    return f"{(int(code) + 1) % 10**6:06d}"
 
 
 async def request_code(

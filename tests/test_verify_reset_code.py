@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 from models import Account, Patient, Practice, ResetSource, ResetToken, VerificationCode
 from tests import factories
 from tests.conftest import FrozenClock, GraphQLClient, Mailbox
+from tests.mail import another_code
 from tests.test_request_verification_code import (
     GRACE,
     VERIFY_CODE,
     DeliverMail,
     request_code,
     verify,
-    wrong,
 )
 
 NEW_PASSWORD = "velvet-harbour-quantum-57"
@@ -88,7 +88,7 @@ async def test_every_invalid_code_gets_one_identical_answer(
 
     replaced = await request_code(anonymous, mailbox, deliver_mail)
     current = await request_code(anonymous, mailbox, deliver_mail)
-    answers["wrong"] = await verify(anonymous, wrong(current))
+    answers["wrong"] = await verify(anonymous, another_code(current))
     answers["replaced"] = await verify(anonymous, replaced)
     answers["unknown email"] = await verify(anonymous, current, email="nobody@mail.example")
     answers["unknown practice"] = await verify(anonymous, current, practice="nowhere")
@@ -133,7 +133,7 @@ async def test_five_wrong_tries_kill_the_code_even_if_the_right_one_comes_next(
     account = await factories.make_patient_account(patient_profile)
     code = await request_code(anonymous, mailbox, deliver_mail)
     for _ in range(5):
-        assert await verify(anonymous, wrong(code)) == INVALID_CODE
+        assert await verify(anonymous, another_code(code)) == INVALID_CODE
 
     sixth = await verify(anonymous, code)
 
@@ -153,7 +153,7 @@ async def test_the_right_code_on_the_fifth_try_still_works(
     await factories.make_patient_account(patient_profile)
     code = await request_code(anonymous, mailbox, deliver_mail)
     for _ in range(4):
-        assert await verify(anonymous, wrong(code)) == INVALID_CODE
+        assert await verify(anonymous, another_code(code)) == INVALID_CODE
 
     fifth = await verify(anonymous, code)
 
@@ -196,7 +196,7 @@ async def test_a_new_code_after_the_attempts_ran_out_works(
     await factories.make_patient_account(patient_profile)
     code = await request_code(anonymous, mailbox, deliver_mail)
     for _ in range(5):
-        await verify(anonymous, wrong(code))
+        await verify(anonymous, another_code(code))
 
     fresh = await request_code(anonymous, mailbox, deliver_mail)
 
