@@ -95,7 +95,7 @@ class SmtpServer:
             self.controller = None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -104,7 +104,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer(port=_free_port(), mailbox=Mailbox())
+    server = SmtpServer(port=free_port(), mailbox=Mailbox())
     server.up()
     yield server
     server.down()
