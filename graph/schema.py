@@ -35,6 +35,8 @@ from graph.portal.mutations.create_account import create_account
 from graph.portal.mutations.generate_reset_link import generate_reset_link
 from graph.portal.mutations.send_invitation import send_invitation
 from graph.portal.queries import invitation
+from portal.db import is_unavailable
+from portal.http import UNAVAILABLE_MESSAGE
 from portal.settings import Settings
 
 logger = logging.getLogger("portal.graphql")
@@ -146,7 +148,11 @@ class MaskUnexpectedErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
-        masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        if is_unavailable(error.original_error):
+            masked.message = UNAVAILABLE_MESSAGE
+            masked.extensions = {"code": "SERVICE_UNAVAILABLE"}
+        else:
+            masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
         return masked
 
 
@@ -157,7 +163,8 @@ class PortalSchema(strawberry.Schema):
         # Exception messages can carry patient data (a failed INSERT quotes its
         # values), so only the type and the stack are logged.
         for error in errors:
-            if is_expected(error):
+            # The database being away is logged once by portal.db, not per field.
+            if is_expected(error) or is_unavailable(error.original_error):
                 continue
             original = error.original_error
             assert original is not None

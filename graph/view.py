@@ -8,7 +8,8 @@ from typing import Any
 
 from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -16,6 +17,7 @@ from strawberry.types import ExecutionResult
 
 from graph.context import Context
 from graph.schema import build_schema
+from portal.http import RETRY_AFTER_SECONDS, error_body
 from portal.request_context import current_request
 from portal.services.sessions import viewer_for_token
 from portal.settings import Settings
@@ -34,6 +36,19 @@ class PortalGraphQL(GraphQL[Context, None]):
             allow_queries_via_get=False,
         )
         self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as problem:
+            # A request that cannot be run at all still answers in GraphQL's shape.
+            response = JSONResponse(
+                error_body(problem.reason, "BAD_USER_INPUT"), status_code=problem.status_code
+            )
+        await response(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         assert isinstance(request, Request)
@@ -79,6 +94,17 @@ class PortalGraphQL(GraphQL[Context, None]):
         if info is not None and codes:
             info.outcome = "errors"
             info.error_codes = sorted(set(codes))
+        return response
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        info = current_request.get()
+        if info is not None and "SERVICE_UNAVAILABLE" in info.error_codes:
+            # The database was away: worth trying again, unlike the other errors.
+            response.status_code = 503
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
 

@@ -8,50 +8,96 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from tortoise.connection import connections
 
 from portal import db
-from portal.http import Edge
+from portal.http import Edge, error_body
+from portal.lifecycle import Shutdown, watch_stop_signals
 from portal.logs import configure_logging
-from portal.mail.delivery import run_delivery_loop
+from portal.mail.delivery import DeliveryWorker
 from portal.services import passwords
 from portal.settings import Settings
 
 logger = logging.getLogger("portal.app")
 
+# /health waits no longer than this for the database, connection included.
+HEALTH_DATABASE_SECONDS = 1.0
+# How long start-up waits to learn whether the database answers.
+STARTUP_PROBE_SECONDS = 5.0
 
-async def health(request: Request) -> JSONResponse:
+
+async def _database_answers(seconds: float) -> bool:
     try:
-        await connections.get("default").execute_query("SELECT 1")
-    except Exception as problem:  # any failure means "not healthy", whatever its kind
-        logger.warning("health check failed: %s", type(problem).__name__)
-        return JSONResponse({"status": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ok"})
+        async with asyncio.timeout(seconds):
+            await db.ping()
+    except Exception as problem:  # any failure means "not answering", whatever its kind
+        db.availability.failed(problem)
+        return False
+    db.availability.answered()
+    return True
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
+    """The service. `watch_signals` (under `portal serve` only) starts the
+    graceful shutdown the moment SIGTERM arrives, not after requests drain."""
     # Imported here so the core never depends on the API layer at import time.
     from graph.view import PortalGraphQL
 
+    shutdown = Shutdown(settings.shutdown_grace_seconds)
+    mail_worker: DeliveryWorker | None = None
+
+    async def health(request: Request) -> JSONResponse:
+        checks = {
+            "database": "ok" if await _database_answers(HEALTH_DATABASE_SECONDS) else "unavailable",
+            "mail_worker": mail_worker.status() if mail_worker is not None else "off",
+        }
+        if shutdown.requested:
+            status = "stopping"
+        elif checks["database"] == "ok" and checks["mail_worker"] in ("ok", "off"):
+            status = "ok"
+        else:
+            status = "unavailable"
+        return JSONResponse(
+            {"status": status, "checks": checks}, status_code=200 if status == "ok" else 503
+        )
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        nonlocal mail_worker
         passwords.configure(settings)
-        async with db.connected(settings.database_url):
-            if not settings.mail_worker:
-                yield
-                return
-            stop = asyncio.Event()
-            delivery = asyncio.create_task(run_delivery_loop(settings, stop))
+        restore_signals = watch_stop_signals(shutdown) if watch_signals else None
+        async with db.connected(settings):
+            # Serving without the database is allowed (it answers 503 and
+            # recovers by itself); the log says so once, right away.
+            await _database_answers(STARTUP_PROBE_SECONDS)
+            if settings.mail_worker:
+                mail_worker = DeliveryWorker(settings)
+                shutdown.on_request(mail_worker.stopping.set)
+                mail_worker.start()
             try:
                 yield
             finally:
-                stop.set()
-                await delivery
+                deadline = shutdown.begin()
+                if mail_worker is not None:
+                    await mail_worker.stop(deadline)
+                if restore_signals is not None:
+                    restore_signals()
+
+    async def http_error(request: Request, problem: Exception) -> JSONResponse:
+        assert isinstance(problem, HTTPException)
+        return JSONResponse(
+            error_body(
+                problem.detail,
+                "BAD_USER_INPUT" if problem.status_code < 500 else "INTERNAL_SERVER_ERROR",
+            ),
+            status_code=problem.status_code,
+            headers=problem.headers,
+        )
 
     graphql = PortalGraphQL(settings)
     app = Starlette(
@@ -60,7 +106,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/health", health, methods=["GET"]),
         ],
         middleware=[
-            Middleware(Edge, settings=settings),  # type: ignore[arg-type]
+            Middleware(Edge, settings=settings, shutdown=shutdown),  # type: ignore[arg-type]
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
@@ -69,6 +115,7 @@ def create_app(settings: Settings) -> Starlette:
                 max_age=600,
             ),
         ],
+        exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
     return app
@@ -78,4 +125,4 @@ def app_from_environment() -> Starlette:
     """Factory for `uvicorn --factory portal.app:app_from_environment`."""
     settings = Settings.from_env()
     configure_logging(settings)
-    return create_app(settings)
+    return create_app(settings, watch_signals=True)

@@ -13,6 +13,7 @@ import os
 import secrets
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn
 
@@ -45,7 +46,7 @@ class OneLineParser(argparse.ArgumentParser):
 def _run(settings: Settings, work: Callable[[], Awaitable[None]]) -> None:
     async def connected_work() -> None:
         passwords.configure(settings)
-        async with db.connected(settings.database_url):
+        async with db.connected(settings):
             await work()
 
     asyncio.run(connected_work())
@@ -115,12 +116,16 @@ def _deliver_mail(settings: Settings, args: argparse.Namespace) -> None:
             outcome = await delivery.drain(settings)
             print(f"Sent {outcome.sent}, to retry {outcome.retried}, failed {outcome.failed}.")
             return
-        stop = asyncio.Event()
+        worker = delivery.DeliveryWorker(settings)
+        stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signal_number, stop.set)
-        print(f"Delivering mail {_mail_destination(settings)}; Ctrl+C to stop.")
-        await delivery.run_delivery_loop(settings, stop)
+            loop.add_signal_handler(signal_number, stopped.set)
+        print(f"Delivering mail {_mail_destination(settings)}; Ctrl+C to stop.", flush=True)
+        worker.start()
+        await stopped.wait()
+        # The message being sent may finish within the grace period; the rest is handed back.
+        await worker.stop(time.monotonic() + settings.shutdown_grace_seconds)
 
     _run(settings, work)
 
@@ -148,6 +153,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         workers=args.workers,
         log_level="info",
         log_config=None,  # keep our handlers: one line per request, JSON in production
+        # Requests in flight get the grace period less a second, which the
+        # mail worker (stopping since the signal) and the pool close use.
+        timeout_graceful_shutdown=max(settings.shutdown_grace_seconds - 1, 1),
     )
 
 
@@ -197,6 +205,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.handler(settings, args)
     except (SettingsError, ServiceError, CommandError) as problem:
         print(f"portal {args.command}: {problem}", file=sys.stderr)
+        return 1
+    except Exception as problem:
+        if not db.is_unavailable(problem):
+            raise
+        print(
+            f"portal {args.command}: the database is not answering ({type(problem).__name__})",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return 130

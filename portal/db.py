@@ -1,25 +1,91 @@
-"""Tortoise configuration and lifecycle, shared by the app, the CLI and the tests."""
+"""Tortoise configuration and lifecycle, shared by the app, the CLI and the
+tests, and what the rest of the service knows of the database being away."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.connection import connections
+from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.api import migrate as run_migrations
 
+from portal.settings import DEFAULT_DATABASE_URL, Settings
+
 MODELS_APP = "models"
+POSTGRES_ENGINE = "portal.postgres"
+APPLICATION_NAME = "client-portal"
+
+logger = logging.getLogger("portal.db")
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
+class DatabaseUnavailable(DBConnectionError):
+    """The database cannot answer now: unreachable, dropped, shutting down, or
+    too slow (a statement or lock timeout, no free connection). Carries only
+    the underlying exception's type name, never its text."""
+
+
+def is_unavailable(problem: BaseException | None) -> bool:
+    """Whether `problem`, or what caused it, is the database being away.
+    A bare OSError counts: in a request only the database is a socket away."""
+    seen = 0
+    while problem is not None and seen < 10:
+        if isinstance(problem, DatabaseUnavailable | OSError):
+            return True
+        problem = problem.__cause__ or problem.__context__
+        seen += 1
+    return False
+
+
+class Availability:
+    """Says once when the database stops answering and once when it is back,
+    however many requests, health checks and workers notice in between."""
+
+    def __init__(self) -> None:
+        self.down_since: float | None = None
+
+    def failed(self, problem: BaseException) -> None:
+        if self.down_since is not None:
+            return
+        self.down_since = time.monotonic()
+        cause = problem.args[0] if isinstance(problem, DatabaseUnavailable) else None
+        logger.error(
+            "The database is not answering (%s); requests answer 503 SERVICE_UNAVAILABLE "
+            "and the service keeps retrying.",
+            cause or type(problem).__name__,
+        )
+
+    def answered(self) -> None:
+        if self.down_since is None:
+            return
+        seconds = time.monotonic() - self.down_since
+        self.down_since = None
+        logger.warning("The database is answering again after %.1f s.", seconds)
+
+
+availability = Availability()
+
+
+def tortoise_config(
+    database_url: str, pool_size: int = 5, statement_timeout_ms: int | None = None
+) -> dict[str, Any]:
+    """The ORM's configuration. On PostgreSQL, `statement_timeout_ms` bounds
+    every statement and every wait for a connection (migrations go unbounded)."""
     if database_url.startswith("sqlite://"):
         path = database_url.removeprefix("sqlite://")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        connection: str | dict[str, Any] = database_url
+    else:
+        connection = _postgres(database_url, pool_size, statement_timeout_ms)
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection},
         "apps": {
             MODELS_APP: {
                 "models": ["models"],
@@ -32,6 +98,30 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
+def _postgres(
+    database_url: str, pool_size: int, statement_timeout_ms: int | None
+) -> dict[str, Any]:
+    expanded = expand_db_url(database_url)
+    credentials: dict[str, Any] = {
+        **expanded["credentials"],
+        "maxsize": pool_size,
+        "application_name": APPLICATION_NAME,
+    }
+    if statement_timeout_ms is not None:
+        seconds = statement_timeout_ms / 1000
+        credentials["server_settings"] = {
+            **credentials.get("server_settings", {}),
+            "statement_timeout": str(statement_timeout_ms),
+        }
+        # The client gives up a little after the server would have, so a
+        # connection that went silent (a dropped route, a dead proxy) is
+        # noticed too; connecting and waiting for a free connection share the bound.
+        credentials["command_timeout"] = seconds + 1
+        credentials["timeout"] = seconds
+        credentials["acquire_timeout"] = seconds
+    return {"engine": POSTGRES_ENGINE, "credentials": credentials}
+
+
 async def migrate(database_url: str) -> None:
     """Applies every migration not yet applied to the database."""
     try:
@@ -40,8 +130,11 @@ async def migrate(database_url: str) -> None:
         await Tortoise.close_connections()
 
 
-async def connect(database_url: str) -> None:
-    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+async def connect(settings: Settings) -> None:
+    config = tortoise_config(
+        settings.database_url, settings.db_pool_size, settings.db_statement_timeout_ms
+    )
+    await Tortoise.init(config=config, _enable_global_fallback=True)
 
 
 async def disconnect() -> None:
@@ -49,18 +142,21 @@ async def disconnect() -> None:
 
 
 @asynccontextmanager
-async def connected(database_url: str) -> AsyncIterator[None]:
-    await connect(database_url)
+async def connected(settings: Settings) -> AsyncIterator[None]:
+    await connect(settings)
     try:
         yield
     finally:
         await disconnect()
 
 
+async def ping() -> None:
+    """One round trip to the database; raises when it does not answer."""
+    await connections.get("default").execute_query("SELECT 1")
+
+
 def _developer_config() -> dict[str, Any]:
     import os
-
-    from portal.settings import DEFAULT_DATABASE_URL
 
     return tortoise_config(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
 

@@ -1,5 +1,7 @@
 """The HTTP edge, as plain ASGI middleware: client address, request log line,
-security headers, body size and content type, and the time budget."""
+security headers, body size and content type, the time budget, and the last
+word on failures: whatever goes wrong below, the caller gets a JSON error with
+the edge's headers and request id, never a bare 500."""
 
 from __future__ import annotations
 
@@ -7,11 +9,14 @@ import asyncio
 import json
 import logging
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
+from portal.db import is_unavailable
+from portal.lifecycle import Shutdown
 from portal.request_context import RequestInfo, current_request
 from portal.settings import Settings
 
@@ -22,6 +27,11 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 logger = logging.getLogger("portal.request")
+errors = logging.getLogger("portal.errors")
+
+# How long a client should wait before trying again after a 503.
+RETRY_AFTER_SECONDS = 2
+UNAVAILABLE_MESSAGE = "The service is briefly unavailable; try again in a moment."
 
 
 def client_ip(scope: Scope, settings: Settings) -> str:
@@ -92,7 +102,9 @@ def _security_headers(settings: Settings, html: bool) -> list[tuple[bytes, bytes
     ]
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     payload = json.dumps(body).encode()
     await send(
         {
@@ -101,14 +113,19 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
             ],
         }
     )
     await send({"type": "http.response.body", "body": payload})
 
 
-def _error(message: str, code: str) -> dict[str, Any]:
+def error_body(message: str, code: str) -> dict[str, Any]:
+    """A GraphQL-shaped response holding one top-level error."""
     return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+RETRY_LATER = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
 
 
 class BodyTooLarge(Exception):
@@ -118,9 +135,10 @@ class BodyTooLarge(Exception):
 class Edge:
     """Wraps the application; one instance per app."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, shutdown: Shutdown) -> None:
         self.app = app
         self.settings = settings
+        self.shutdown = shutdown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -151,6 +169,10 @@ class Edge:
 
         try:
             await self._guarded(scope, receive, send_with_headers, lambda: response_started)
+        except Exception as problem:  # the last word: nothing below may answer a bare 500
+            if response_started:
+                raise
+            await self._failed(send_with_headers, info, problem)
         finally:
             current_request.reset(token)
             self._log(scope, info, status, time.perf_counter() - started)
@@ -158,10 +180,21 @@ class Edge:
     async def _guarded(
         self, scope: Scope, receive: Receive, send: Send, started: Callable[[], bool]
     ) -> None:
+        if self.shutdown.requested and scope["path"].rstrip("/") != "/health":
+            # On a connection kept open from before the signal: go elsewhere.
+            await _send_json(
+                send,
+                503,
+                error_body(
+                    "The service is restarting; try again in a moment.", "SERVICE_UNAVAILABLE"
+                ),
+                [*RETRY_LATER, (b"connection", b"close")],
+            )
+            return
         problem = self._refuse(scope)
         if problem is not None:
             status, message, code = problem
-            await _send_json(send, status, _error(message, code))
+            await _send_json(send, status, error_body(message, code))
             return
         limit = self.settings.max_body_bytes
         received = 0
@@ -181,13 +214,39 @@ class Edge:
         except BodyTooLarge:
             if not started():
                 await _send_json(
-                    send, 413, _error("The request body is too large.", "BAD_USER_INPUT")
+                    send, 413, error_body("The request body is too large.", "BAD_USER_INPUT")
                 )
         except TimeoutError:
             if not started():
                 await _send_json(
-                    send, 503, _error("The request took too long and was stopped.", "TIMEOUT")
+                    send,
+                    503,
+                    error_body("The request took too long and was stopped.", "TIMEOUT"),
+                    RETRY_LATER,
                 )
+
+    async def _failed(self, send: Send, info: RequestInfo, problem: Exception) -> None:
+        if is_unavailable(problem):
+            # Said once by portal.db when the database goes away, not per request.
+            code, status, message, headers = (
+                "SERVICE_UNAVAILABLE",
+                503,
+                UNAVAILABLE_MESSAGE,
+                RETRY_LATER,
+            )
+        else:
+            # The type and the stack, never the text: it could quote patient data.
+            stack = "".join(traceback.format_tb(problem.__traceback__))
+            errors.error("unexpected %s\n%s", type(problem).__name__, stack.rstrip())
+            code, status, message, headers = (
+                "INTERNAL_SERVER_ERROR",
+                500,
+                "Something went wrong on our side.",
+                [],
+            )
+        info.outcome = "errors"
+        info.error_codes = [code]
+        await _send_json(send, status, error_body(message, code), headers)
 
     def _refuse(self, scope: Scope) -> tuple[int, str, str] | None:
         length = _header(scope, b"content-length")

@@ -48,6 +48,11 @@ class Settings:
     # `portal deliver-mail` process does it.
     mail_worker: bool = True
     mail_poll_seconds: int = 2
+    # A claimed message is another worker's to send once this lapses (after a
+    # crash); it must outlast one SMTP exchange, so it is longer than that timeout.
+    mail_lease_seconds: int = 300
+    # The most one message's SMTP exchange may take, from connecting to the reply.
+    smtp_timeout_seconds: int = 30
     invitation_ttl: timedelta = timedelta(days=7)
     code_ttl: timedelta = timedelta(minutes=15)
     codes_per_hour: int = 3
@@ -64,6 +69,14 @@ class Settings:
     max_directives: int = 5
     max_body_bytes: int = 64 * 1024
     request_timeout_seconds: int = 10
+    # PostgreSQL: connections per process, and the longest a statement (or the
+    # wait for a connection) may take; below the request budget so a slow
+    # table answers 503 and frees its connection before the budget runs out.
+    db_pool_size: int = 10
+    db_statement_timeout_ms: int = 5000
+    # From SIGTERM to exit: requests in flight finish, the mail worker ends
+    # after the message it is sending and hands back the rest.
+    shutdown_grace_seconds: int = 20
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
@@ -81,6 +94,22 @@ class Settings:
                 f"PORTAL_ENV must be 'development' or 'production', not {portal_env!r}"
             )
         production = portal_env == "production"
+        request_timeout_seconds = _int(env, "PORTAL_REQUEST_TIMEOUT_SECONDS", 10, 1, 300)
+        statement_timeout_ms = _int(
+            env, "PORTAL_DB_STATEMENT_TIMEOUT_MS", request_timeout_seconds * 500, 100, 300_000
+        )
+        if statement_timeout_ms >= request_timeout_seconds * 1000:
+            raise SettingsError(
+                "PORTAL_DB_STATEMENT_TIMEOUT_MS must be below the request budget "
+                f"(PORTAL_REQUEST_TIMEOUT_SECONDS={request_timeout_seconds})"
+            )
+        smtp_timeout_seconds = _int(env, "PORTAL_SMTP_TIMEOUT_SECONDS", 30, 1, 600)
+        mail_lease_seconds = _int(env, "PORTAL_MAIL_LEASE_SECONDS", 300, 2, 86400)
+        if mail_lease_seconds <= smtp_timeout_seconds:
+            raise SettingsError(
+                "PORTAL_MAIL_LEASE_SECONDS must be longer than PORTAL_SMTP_TIMEOUT_SECONDS "
+                f"({smtp_timeout_seconds}), or a slow send could be taken over and sent twice"
+            )
         return cls(
             database_url=_database_url(env.get("DATABASE_URL", DEFAULT_DATABASE_URL)),
             secret_key=_secret_key(env.get("PORTAL_SECRET_KEY"), production),
@@ -97,6 +126,8 @@ class Settings:
             mail_dir=Path(env.get("PORTAL_MAIL_DIR") or cls.mail_dir),
             mail_worker=_bool(env, "PORTAL_MAIL_WORKER", True),
             mail_poll_seconds=_int(env, "PORTAL_MAIL_POLL_SECONDS", 2, 1, 3600),
+            mail_lease_seconds=mail_lease_seconds,
+            smtp_timeout_seconds=smtp_timeout_seconds,
             invitation_ttl=_duration(
                 env,
                 "PORTAL_INVITATION_TTL",
@@ -130,7 +161,10 @@ class Settings:
             max_fields=_int(env, "PORTAL_MAX_FIELDS", 200, 10, 10_000),
             max_directives=_int(env, "PORTAL_MAX_DIRECTIVES", 5, 0, 100),
             max_body_bytes=_int(env, "PORTAL_MAX_BODY_BYTES", 64 * 1024, 1024, 10 * 1024 * 1024),
-            request_timeout_seconds=_int(env, "PORTAL_REQUEST_TIMEOUT_SECONDS", 10, 1, 300),
+            request_timeout_seconds=request_timeout_seconds,
+            db_pool_size=_int(env, "PORTAL_DB_POOL_SIZE", 10, 1, 500),
+            db_statement_timeout_ms=statement_timeout_ms,
+            shutdown_grace_seconds=_int(env, "PORTAL_SHUTDOWN_GRACE_SECONDS", 20, 1, 600),
             cors_origins=_origins(env.get("PORTAL_CORS_ORIGINS", "")),
             trusted_proxies=_networks(env.get("PORTAL_TRUSTED_PROXIES", "")),
         )
@@ -151,6 +185,8 @@ KNOWN_VARIABLES = frozenset(
         "PORTAL_MAIL_DIR",
         "PORTAL_MAIL_WORKER",
         "PORTAL_MAIL_POLL_SECONDS",
+        "PORTAL_MAIL_LEASE_SECONDS",
+        "PORTAL_SMTP_TIMEOUT_SECONDS",
         "PORTAL_INVITATION_TTL",
         "PORTAL_CODE_TTL",
         "PORTAL_CODES_PER_HOUR",
@@ -165,6 +201,9 @@ KNOWN_VARIABLES = frozenset(
         "PORTAL_MAX_DIRECTIVES",
         "PORTAL_MAX_BODY_BYTES",
         "PORTAL_REQUEST_TIMEOUT_SECONDS",
+        "PORTAL_DB_POOL_SIZE",
+        "PORTAL_DB_STATEMENT_TIMEOUT_MS",
+        "PORTAL_SHUTDOWN_GRACE_SECONDS",
         "PORTAL_CORS_ORIGINS",
         "PORTAL_TRUSTED_PROXIES",
     }

@@ -27,7 +27,7 @@ from tortoise.transactions import in_transaction
 
 from models import OutboxMessage, OutboxStatus, Patient, Practice
 from portal.mail import delivery
-from portal.mail.delivery import LEASE, MAX_ATTEMPTS, DeliveryRound, retry_delay
+from portal.mail.delivery import MAX_ATTEMPTS, DeliveryRound, retry_delay
 from portal.mail.outbox import enqueue
 from portal.settings import Settings
 from tests import factories
@@ -187,15 +187,16 @@ async def test_a_sent_message_keeps_no_content_and_so_no_one_time_link(
 
 
 async def test_a_message_leased_by_one_worker_waits_for_the_lease_to_expire(
-    clock: FrozenClock, mailbox: Mailbox, deliver_mail: Deliver
+    clock: FrozenClock, mailbox: Mailbox, deliver_mail: Deliver, settings: Settings
 ) -> None:
     queued = await enqueue("invitation", "ada@mail.example", invitation_context())
+    lease = timedelta(seconds=settings.mail_lease_seconds)
 
-    [claimed] = await delivery._claim("worker-a", 10)  # worker-a then stalls
+    [claimed] = await delivery._claim("worker-a", 10, lease)  # worker-a then stalls
 
     assert claimed.id == queued.id
     assert (await deliver_mail()).claimed == 0
-    clock.advance(seconds=(LEASE - timedelta(seconds=1)).total_seconds())
+    clock.advance(seconds=(lease - timedelta(seconds=1)).total_seconds())
     assert (await deliver_mail()).claimed == 0
     assert mailbox.messages == []
 
@@ -236,9 +237,14 @@ class SlowTransport:
     `during` runs (once) when the batch has lasted longer than the lease."""
 
     def __init__(
-        self, clock: FrozenClock, seconds: float, during: Callable[[], Awaitable[object]]
+        self,
+        clock: FrozenClock,
+        seconds: float,
+        lease: timedelta,
+        during: Callable[[], Awaitable[object]],
     ) -> None:
         self.clock = clock
+        self.lease = lease
         self.seconds = seconds
         self.during = during
         self.started = clock.now()
@@ -248,7 +254,7 @@ class SlowTransport:
     async def send(self, message: EmailMessage) -> None:
         self.clock.advance(seconds=self.seconds)
         self.sent.append(str(message["To"]))
-        if not self.interrupted and self.clock.now() - self.started > LEASE:
+        if not self.interrupted and self.clock.now() - self.started > self.lease:
             self.interrupted = True
             await self.during()
 
@@ -274,7 +280,8 @@ async def test_a_slow_batch_is_not_sent_again_by_a_second_worker(
         await delivery.deliver_due(second, settings, "worker-b")
 
     # 20 s a message, well within the 30 s SMTP timeout: the batch outlives the lease.
-    first = SlowTransport(clock, seconds=20, during=second_worker)
+    lease = timedelta(seconds=settings.mail_lease_seconds)
+    first = SlowTransport(clock, seconds=20, lease=lease, during=second_worker)
     await delivery.deliver_due(first, settings, "worker-a")
     clock.advance(seconds=1)
     await second_worker()

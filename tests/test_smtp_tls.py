@@ -86,7 +86,7 @@ async def test_starttls_is_used_when_the_server_offers_it(
 ) -> None:
     port, mailbox = starttls_server
 
-    await SmtpTransport(f"smtp://localhost:{port}").send(a_message())
+    await SmtpTransport(f"smtp://localhost:{port}", 10).send(a_message())
 
     assert mailbox.received == [("grace@mail.example", True)]
 
@@ -97,7 +97,7 @@ async def test_starttls_off_in_the_url_sends_nothing_to_a_server_that_requires_i
     port, mailbox = starttls_server
 
     with pytest.raises(Exception):  # noqa: B017 - the server's refusal, whatever its class
-        await SmtpTransport(f"smtp://localhost:{port}?starttls=off").send(a_message())
+        await SmtpTransport(f"smtp://localhost:{port}?starttls=off", 10).send(a_message())
 
     assert mailbox.received == []
 
@@ -109,7 +109,7 @@ async def test_smtps_speaks_tls_from_the_start(certificate: tuple[Path, Path]) -
     )
     controller.start()
     try:
-        await SmtpTransport(f"smtps://localhost:{port}").send(a_message())
+        await SmtpTransport(f"smtps://localhost:{port}", 10).send(a_message())
     finally:
         controller.stop()
 

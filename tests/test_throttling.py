@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 
 from models import Account, Patient, Practice, Role, ThrottleCounter
 from portal.http import Edge, client_ip
+from portal.lifecycle import Shutdown
 from portal.request_context import current_request
 from portal.services import throttling
 from portal.settings import Settings
@@ -525,7 +526,7 @@ async def test_the_edge_hands_the_client_address_to_the_layers_below(
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    edge = Edge(inner, behind_proxy)
+    edge = Edge(inner, behind_proxy, Shutdown(1))
     for peer in [("127.0.0.1", 123), ("192.0.2.10", 5555)]:
         transport = httpx.ASGITransport(app=edge, client=peer)
         async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as c:

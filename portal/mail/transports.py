@@ -15,8 +15,6 @@ from portal.settings import Settings
 
 logger = logging.getLogger("portal.mail")
 
-SMTP_TIMEOUT_SECONDS = 30
-
 
 class Transport(Protocol):
     async def send(self, message: EmailMessage) -> None: ...
@@ -26,8 +24,9 @@ class SmtpTransport:
     """SMTP via aiosmtplib: `smtps://` is TLS from the start; on `smtp://`,
     STARTTLS is used whenever the server offers it, unless `?starttls=off`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout_seconds: float) -> None:
         parts = urlsplit(url)
+        self.timeout_seconds = timeout_seconds
         query = parse_qs(parts.query)
         self.hostname = parts.hostname or "localhost"
         self.use_tls = parts.scheme == "smtps"
@@ -46,7 +45,7 @@ class SmtpTransport:
             password=self.password,
             use_tls=self.use_tls,
             start_tls=self.start_tls,
-            timeout=SMTP_TIMEOUT_SECONDS,
+            timeout=self.timeout_seconds,
         )
 
 
@@ -68,5 +67,5 @@ class FileTransport:
 
 def transport_for(settings: Settings) -> Transport:
     if settings.smtp_url:
-        return SmtpTransport(settings.smtp_url)
+        return SmtpTransport(settings.smtp_url, settings.smtp_timeout_seconds)
     return FileTransport(settings.mail_dir)

@@ -1,0 +1,143 @@
+"""Tortoise's asyncpg backend, made to survive a database that goes away.
+
+Named as the engine in `portal.db.tortoise_config`. Three things differ from
+the stock backend:
+
+- A transaction whose `BEGIN` fails gives its connection back and forgets it.
+  Tortoise takes a connection and binds it to the task's context before
+  `BEGIN`; when `BEGIN` fails the connection was never released and the task
+  kept using it, so a long-lived task (the mail worker) failed every round
+  from then on, and each request it happened to lost the pool a connection.
+- Every wait has a bound: taking a connection from the pool, each statement
+  on the client (a connection that went silent is given up), and giving a
+  connection back (a broken one is closed instead of waited for).
+- Failures that mean "the database cannot answer now" (refused, dropped,
+  shutting down, a statement or lock timeout, no connection free) are raised
+  as `DatabaseUnavailable`, which the API answers with 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
+from tortoise.backends.base.client import (
+    NestedTransactionContext,
+    PoolConnectionWrapper,
+    TransactionContext,
+    TransactionContextPooled,
+)
+from tortoise.connection import connections
+
+from portal.db import DatabaseUnavailable, availability
+
+# What a statement that cannot be answered looks like, client and server side:
+# sockets refused or reset (OSError, TimeoutError), a connection closed under
+# us, the server shutting down or refusing connections, a statement or lock
+# timeout, too many connections.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.LockNotAvailableError,
+)
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except DatabaseUnavailable as problem:
+        availability.failed(problem)
+        raise
+    except UNAVAILABLE as problem:
+        availability.failed(problem)
+        raise DatabaseUnavailable(type(problem).__name__) from problem
+    availability.answered()
+
+
+class PortalPostgresClient(AsyncpgDBClient):
+    """The pool of one process; `acquire_timeout` comes from the credentials."""
+
+    def __init__(self, acquire_timeout: float = 5.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.acquire_timeout = acquire_timeout
+
+    async def _translate_exceptions(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        with _translated():
+            return await super()._translate_exceptions(func, *args, **kwargs)
+
+    async def take_connection(self) -> Any:
+        """A connection from the pool, waited for at most `acquire_timeout`
+        (the same bound then applies to giving it back)."""
+        assert self._pool is not None
+        return await self._pool.acquire(timeout=self.acquire_timeout)
+
+    def acquire_connection(self) -> PoolConnectionWrapper:  # type: ignore[override]
+        return _TimedPoolConnection(self, self._pool_init_lock)
+
+    def _in_transaction(self) -> TransactionContext:
+        return _PooledTransaction(_Transaction(self), self._pool_init_lock)
+
+
+class _TimedPoolConnection(PoolConnectionWrapper):
+    """A connection for one statement."""
+
+    async def __aenter__(self) -> Any:
+        assert isinstance(self.client, PortalPostgresClient)
+        await self.ensure_connection()
+        self.connection = await self.client.take_connection()
+        return self.connection
+
+
+class _Transaction(TransactionWrapper):
+    """Statements inside a transaction; their failures are translated too."""
+
+    async def _translate_exceptions(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        with _translated():
+            return await super()._translate_exceptions(func, *args, **kwargs)
+
+    async def commit(self) -> None:
+        with _translated():
+            await super().commit()
+
+    async def rollback(self) -> None:
+        with _translated():
+            await super().rollback()
+
+    def _in_transaction(self) -> TransactionContext:
+        return NestedTransactionContext(_Transaction(self))
+
+
+class _PooledTransaction(TransactionContextPooled):
+    async def __aenter__(self) -> Any:
+        parent = self.client._parent
+        assert isinstance(parent, PortalPostgresClient)
+        with _translated():
+            await self.ensure_connection()
+            self.client._connection = await parent.take_connection()
+        self.token = connections.set(self.connection_name, self.client)
+        try:
+            await self.client.begin()
+        except BaseException:
+            # __aexit__ does not run when __aenter__ fails: undo both here.
+            connections.reset(self.token)
+            await _release(parent, self.client._connection)
+            raise
+        return self.client
+
+
+async def _release(client: PortalPostgresClient, connection: Any) -> None:
+    # asyncpg closes a connection it cannot reset; nothing more to do if even that fails.
+    with contextlib.suppress(Exception):
+        if client._pool is not None:
+            await asyncio.shield(client._pool.release(connection))
+
+
+client_class = PortalPostgresClient
