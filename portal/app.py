@@ -35,7 +35,9 @@ async def _database_answers(seconds: float) -> bool:
     try:
         async with asyncio.timeout(seconds):
             await db.ping()
-    except Exception as problem:  # any failure means "not answering", whatever its kind
+    except (TimeoutError, db.DatabaseBusy):
+        return False  # slow or out of connections: not necessarily away
+    except Exception as problem:  # any other failure means "not answering", whatever its kind
         db.availability.failed(problem)
         return False
     db.availability.answered()
@@ -71,10 +73,12 @@ def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
         nonlocal mail_worker
         passwords.configure(settings)
         restore_signals = watch_stop_signals(shutdown) if watch_signals else None
+        db.availability.watch()
         async with db.connected(settings):
             # Serving without the database is allowed (it answers 503 and
             # recovers by itself); the log says so once, right away.
-            await _database_answers(STARTUP_PROBE_SECONDS)
+            if not await _database_answers(STARTUP_PROBE_SECONDS):
+                db.availability.failed(TimeoutError())
             if settings.mail_worker:
                 mail_worker = DeliveryWorker(settings)
                 shutdown.on_request(mail_worker.stopping.set)

@@ -116,6 +116,7 @@ def _deliver_mail(settings: Settings, args: argparse.Namespace) -> None:
             outcome = await delivery.drain(settings)
             print(f"Sent {outcome.sent}, to retry {outcome.retried}, failed {outcome.failed}.")
             return
+        db.availability.watch()
         worker = delivery.DeliveryWorker(settings)
         stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -210,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not db.is_unavailable(problem):
             raise
         print(
-            f"portal {args.command}: the database is not answering ({type(problem).__name__})",
+            f"portal {args.command}: the database is not answering ({db.cause_name(problem)})",
             file=sys.stderr,
         )
         return 1

@@ -26,9 +26,13 @@ logger = logging.getLogger("portal.db")
 
 
 class DatabaseUnavailable(DBConnectionError):
-    """The database cannot answer now: unreachable, dropped, shutting down, or
-    too slow (a statement or lock timeout, no free connection). Carries only
-    the underlying exception's type name, never its text."""
+    """The database cannot answer now: unreachable, dropped, shutting down.
+    Carries only the underlying exception's type name, never its text."""
+
+
+class DatabaseBusy(DatabaseUnavailable):
+    """The database answers, but not in time: a statement or lock timeout, or
+    no free connection. Also worth a retry, but the database is not away."""
 
 
 def is_unavailable(problem: BaseException | None) -> bool:
@@ -43,22 +47,33 @@ def is_unavailable(problem: BaseException | None) -> bool:
     return False
 
 
+def cause_name(problem: BaseException) -> str:
+    """What went wrong, by type: the underlying one for `DatabaseUnavailable`."""
+    if isinstance(problem, DatabaseUnavailable) and problem.args:
+        return str(problem.args[0])
+    return type(problem).__name__
+
+
 class Availability:
     """Says once when the database stops answering and once when it is back,
-    however many requests, health checks and workers notice in between."""
+    however many requests, health checks and workers notice in between.
+    Silent until a long-running process (`serve`, `deliver-mail`) `watch`es."""
 
     def __init__(self) -> None:
+        self.watching = False
         self.down_since: float | None = None
 
+    def watch(self) -> None:
+        self.watching = True
+
     def failed(self, problem: BaseException) -> None:
-        if self.down_since is not None:
+        if self.down_since is not None or not self.watching:
             return
         self.down_since = time.monotonic()
-        cause = problem.args[0] if isinstance(problem, DatabaseUnavailable) else None
         logger.error(
             "The database is not answering (%s); requests answer 503 SERVICE_UNAVAILABLE "
             "and the service keeps retrying.",
-            cause or type(problem).__name__,
+            cause_name(problem),
         )
 
     def answered(self) -> None:
@@ -115,10 +130,11 @@ def _postgres(
         }
         # The client gives up a little after the server would have, so a
         # connection that went silent (a dropped route, a dead proxy) is
-        # noticed too; connecting and waiting for a free connection share the bound.
+        # noticed too. A wait for a free connection outlasts one statement
+        # timeout of whoever holds it (and bounds giving a broken one back).
         credentials["command_timeout"] = seconds + 1
         credentials["timeout"] = seconds
-        credentials["acquire_timeout"] = seconds
+        credentials["acquire_timeout"] = seconds * 1.5
     return {"engine": POSTGRES_ENGINE, "credentials": credentials}
 
 

@@ -12,8 +12,9 @@ the stock backend:
   on the client (a connection that went silent is given up), and giving a
   connection back (a broken one is closed instead of waited for).
 - Failures that mean "the database cannot answer now" (refused, dropped,
-  shutting down, a statement or lock timeout, no connection free) are raised
-  as `DatabaseUnavailable`, which the API answers with 503.
+  shutting down) are raised as `DatabaseUnavailable`, and "not in time" (a
+  statement or lock timeout, no connection free) as `DatabaseBusy`; the API
+  answers both with 503. Only the first says the database is away.
 """
 
 from __future__ import annotations
@@ -33,19 +34,19 @@ from tortoise.backends.base.client import (
 )
 from tortoise.connection import connections
 
-from portal.db import DatabaseUnavailable, availability
+from portal.db import DatabaseBusy, DatabaseUnavailable, availability
 
-# What a statement that cannot be answered looks like, client and server side:
-# sockets refused or reset (OSError, TimeoutError), a connection closed under
-# us, the server shutting down or refusing connections, a statement or lock
-# timeout, too many connections.
+# The database answering, but not in time: a statement or lock timeout.
+BUSY: tuple[type[BaseException], ...] = (asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError)
+# The database not answering at all: sockets refused, reset or silent
+# (OSError, TimeoutError), a connection closed under us, the server shutting
+# down or not yet accepting connections, too many connections.
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.OperatorInterventionError,
     asyncpg.InsufficientResourcesError,
-    asyncpg.LockNotAvailableError,
 )
 
 
@@ -53,9 +54,13 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 def _translated() -> Iterator[None]:
     try:
         yield
+    except DatabaseBusy:
+        raise
     except DatabaseUnavailable as problem:
         availability.failed(problem)
         raise
+    except BUSY as problem:
+        raise DatabaseBusy(type(problem).__name__) from problem
     except UNAVAILABLE as problem:
         availability.failed(problem)
         raise DatabaseUnavailable(type(problem).__name__) from problem
@@ -77,7 +82,10 @@ class PortalPostgresClient(AsyncpgDBClient):
         """A connection from the pool, waited for at most `acquire_timeout`
         (the same bound then applies to giving it back)."""
         assert self._pool is not None
-        return await self._pool.acquire(timeout=self.acquire_timeout)
+        try:
+            return await self._pool.acquire(timeout=self.acquire_timeout)
+        except TimeoutError:
+            raise DatabaseBusy("no free connection") from None
 
     def acquire_connection(self) -> PoolConnectionWrapper:  # type: ignore[override]
         return _TimedPoolConnection(self, self._pool_init_lock)

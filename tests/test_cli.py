@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -289,3 +290,20 @@ def test_a_settings_error_stops_any_command_with_one_line(cli: Cli) -> None:
     assert_one_line_failure(typo, "migrate")
     assert "PORTAL_SESION_IDLE_MINUTES" in typo.stderr
     assert not cli.database.exists()
+
+
+def test_a_database_that_does_not_answer_stops_any_command_with_one_line(cli: Cli) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nothing_listens = f"postgres://portal@127.0.0.1:{probe.getsockname()[1]}/portal"
+    migrate, practice = cli.run_all(
+        [
+            (["migrate"], {"DATABASE_URL": nothing_listens}),
+            (["create-practice", "--name", "N", "--slug", "n"], {"DATABASE_URL": nothing_listens}),
+        ]
+    )
+
+    assert_one_line_failure(migrate, "migrate")
+    assert "database is not answering" in migrate.stderr
+    assert_one_line_failure(practice, "create-practice")
+    assert "database is not answering" in practice.stderr

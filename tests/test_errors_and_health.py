@@ -65,6 +65,28 @@ async def leak_a_secret(*args: Any, **kwargs: Any) -> Any:
     raise RuntimeError(SECRET)
 
 
+UNREACHABLE = ConnectionRefusedError(f"could not connect to db.internal: {SECRET}")
+
+
+def break_database(monkeypatch: pytest.MonkeyPatch, problem: Exception) -> None:
+    """From now on every statement fails with `problem`."""
+
+    async def fail(*args: Any, **kwargs: Any) -> Any:
+        raise problem
+
+    client = type(connections.get("default"))
+    for method in ("execute_query", "execute_query_dict", "execute_insert", "execute_script"):
+        monkeypatch.setattr(client, method, fail)
+
+
+def assert_edge_headers(response: httpx.Response) -> None:
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert len(response.headers["x-request-id"]) == 16
+
+
 # --- Bugs are masked ----------------------------------------------------------
 
 
@@ -97,6 +119,86 @@ async def test_an_unexpected_failure_in_a_mutation_is_masked_too(
     assert error_codes(body) == ["INTERNAL_SERVER_ERROR"]
     assert SECRET not in json.dumps(body)
     assert SECRET not in caplog.text
+
+
+# --- Failures outside the GraphQL execution answer JSON too -------------------
+
+
+async def test_a_signed_in_request_while_the_database_is_away_is_a_503_to_retry(
+    admin: GraphQLClient, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    break_database(monkeypatch, UNREACHABLE)  # the session lookup fails first
+
+    response = await post_raw(http, admin.token, "query { me { id } }")
+
+    assert response.status_code == 503
+    assert error_codes(response.json()) == ["SERVICE_UNAVAILABLE"]
+    assert int(response.headers["retry-after"]) > 0
+    assert_edge_headers(response)
+    assert SECRET not in response.text
+
+
+async def test_a_mutation_while_the_database_is_away_is_a_503_to_retry(
+    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    break_database(monkeypatch, UNREACHABLE)
+
+    response = await post_raw(
+        http, None, LOGIN, {"practice": "north", "email": "a@b.example", "password": "x" * 12}
+    )
+
+    assert response.status_code == 503
+    assert error_codes(response.json()) == ["SERVICE_UNAVAILABLE"]
+    assert int(response.headers["retry-after"]) > 0
+    assert_edge_headers(response)
+    assert SECRET not in response.text
+    assert SECRET not in caplog.text
+
+
+async def test_a_bug_before_graphql_runs_is_a_json_500_that_keeps_its_secret(
+    admin: GraphQLClient,
+    http: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    break_database(monkeypatch, RuntimeError(SECRET))
+
+    response = await post_raw(http, admin.token, "query { me { id } }")
+
+    assert response.status_code == 500
+    assert error_codes(response.json()) == ["INTERNAL_SERVER_ERROR"]
+    assert "retry-after" not in response.headers
+    assert_edge_headers(response)
+    assert SECRET not in response.text
+    assert SECRET not in caplog.text
+    assert any(
+        record.levelno >= logging.ERROR and "RuntimeError" in record.getMessage()
+        for record in caplog.records
+    ), "the bug itself must still be logged, by its type"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        pytest.param("GET", "/nowhere", None, 404, id="unknown-path"),
+        pytest.param("DELETE", "/graphql", None, 405, id="wrong-method"),
+        pytest.param("POST", "/graphql", b"{not json", 400, id="unparseable-body"),
+        pytest.param("POST", "/graphql", b'"a string"', 400, id="not-an-object"),
+    ],
+)
+async def test_a_request_that_cannot_be_run_is_answered_in_graphql_shape(
+    http: httpx.AsyncClient, method: str, path: str, body: bytes | None, status: int
+) -> None:
+    response = await http.request(
+        method, path, content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == status
+    assert error_codes(response.json()) == ["BAD_USER_INPUT"]
+    assert response.json()["errors"][0]["message"]
+    assert_edge_headers(response)
 
 
 # --- The caller's mistakes are BAD_USER_INPUT, never a 500 ---------------------
@@ -215,11 +317,7 @@ async def test_health_is_ok_when_the_database_answers(http: httpx.AsyncClient) -
 @pytest.fixture
 def broken_database(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every query fails as if the database server were gone."""
-
-    async def unreachable(*args: Any, **kwargs: Any) -> Any:
-        raise ConnectionRefusedError(f"could not connect to db.internal: {SECRET}")
-
-    monkeypatch.setattr(type(connections.get("default")), "execute_query", unreachable)
+    break_database(monkeypatch, UNREACHABLE)
 
 
 async def test_health_is_503_when_the_database_does_not_answer(

@@ -9,10 +9,9 @@ import dataclasses
 import email
 import email.policy
 import logging
-import os
 import sqlite3
-import subprocess
-import sys
+import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
 from tortoise.transactions import in_transaction
 
 from models import OutboxMessage, OutboxStatus, Patient, Practice
@@ -31,12 +32,11 @@ from portal.mail.delivery import MAX_ATTEMPTS, DeliveryRound, retry_delay
 from portal.mail.outbox import enqueue
 from portal.settings import Settings
 from tests import factories
-from tests.conftest import FrozenClock, GraphQLClient, Mailbox, SmtpServer
+from tests.conftest import FrozenClock, GraphQLClient, Mailbox, SmtpServer, free_port
 from tests.mail import link_in, text_of, token_in
+from tests.processes import Cluster
 
 Deliver = Callable[[], Awaitable[DeliveryRound]]
-
-PORTAL = Path(sys.executable).parent / "portal"
 
 SEND_INVITATION = """
 mutation Send($id: ID!) {
@@ -346,34 +346,8 @@ def _sqlite_timestamp(moment: datetime) -> str:
     return moment.isoformat(sep=" ", timespec="microseconds")
 
 
-def test_the_deliver_mail_once_command_sends_what_is_queued(
-    tmp_path: Path, smtp_server: SmtpServer, mailbox: Mailbox
-) -> None:
-    database = tmp_path / "x.sqlite3"
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("PORTAL_") and name not in ("DATABASE_URL", "SMTP_URL")
-    }
-    env.update(
-        DATABASE_URL=f"sqlite://{database}",
-        PORTAL_SECRET_KEY="cli-mail-test-only-key-" + "k" * 30,
-        SMTP_URL=f"smtp://127.0.0.1:{smtp_server.port}",
-    )
-
-    def portal(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(PORTAL), *args],
-            cwd=tmp_path,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    migrated = portal("migrate")
-    assert migrated.returncode == 0, migrated.stderr
+def _queue_directly(database: Path, address: str) -> str:
+    """A due message written straight into a service's SQLite outbox; its id."""
     message_id = str(uuid.uuid4())
     due = _sqlite_timestamp(datetime.now(UTC) - timedelta(minutes=1))
     with closing(sqlite3.connect(database)) as connection, connection:
@@ -383,7 +357,7 @@ def test_the_deliver_mail_once_command_sends_what_is_queued(
             " VALUES (?, ?, ?, ?, ?, ?, 'PENDING', 0, ?, ?)",
             (
                 message_id,
-                "cli@mail.example",
+                address,
                 "Your invitation to create an account",
                 "Open https://portal.test/north/sign-up?token=cli-token",
                 "<p>Open the link</p>",
@@ -392,19 +366,85 @@ def test_the_deliver_mail_once_command_sends_what_is_queued(
                 due,
             ),
         )
+    return message_id
 
-    delivered = portal("deliver-mail", "--once")
 
-    assert delivered.returncode == 0, delivered.stderr
-    assert "Sent 1" in delivered.stdout
-    [message] = mailbox.to("cli@mail.example")
-    assert message["Subject"] == "Your invitation to create an account"
-    assert "token=cli-token" in text_of(message)
+def _outbox_row(database: Path, message_id: str) -> tuple[str, int, str]:
     with closing(sqlite3.connect(database)) as connection:
         row = connection.execute(
             "SELECT status, attempts, text_body FROM outbox_message WHERE id = ?", (message_id,)
         ).fetchone()
-    assert row == ("SENT", 1, "")
+    return (str(row[0]), int(row[1]), str(row[2]))
+
+
+def test_the_deliver_mail_once_command_sends_what_is_queued(
+    tmp_path: Path, smtp_server: SmtpServer, mailbox: Mailbox
+) -> None:
+    database = tmp_path / "x.sqlite3"
+    cluster = Cluster(tmp_path, f"sqlite://{database}", smtp_server.port)
+    cluster.run("migrate")
+    message_id = _queue_directly(database, "cli@mail.example")
+
+    delivered = cluster.run("deliver-mail", "--once")
+
+    assert "Sent 1" in delivered
+    [message] = mailbox.to("cli@mail.example")
+    assert message["Subject"] == "Your invitation to create an account"
+    assert "token=cli-token" in text_of(message)
+    assert _outbox_row(database, message_id) == ("SENT", 1, "")
+
+
+class StallingMailbox(Mailbox):
+    """Takes a whole message, then holds back its "250 OK" until released:
+    the moment in which a crash leaves a message sent but not marked so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = threading.Event()
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        await asyncio.to_thread(self.released.wait, 30)
+        return reply
+
+
+def test_a_worker_killed_mid_send_causes_one_duplicate_with_the_same_message_id(
+    tmp_path: Path, smtp_server: SmtpServer, mailbox: Mailbox
+) -> None:
+    stalling = StallingMailbox()
+    stalled_server = Controller(stalling, hostname="127.0.0.1", port=free_port())
+    stalled_server.start()
+    database = tmp_path / "crash.sqlite3"
+    cluster = Cluster(
+        tmp_path,
+        f"sqlite://{database}",
+        stalled_server.port,
+        PORTAL_MAIL_LEASE_SECONDS="3",
+        PORTAL_SMTP_TIMEOUT_SECONDS="2",
+    )
+    cluster.run("migrate")
+    message_id = _queue_directly(database, "twice@mail.example")
+    worker = cluster.start("deliver-mail")
+    deadline = time.monotonic() + 20
+    while not stalling.messages:
+        assert time.monotonic() < deadline, cluster.logs()
+        time.sleep(0.02)
+
+    worker.kill()  # kill -9 while the server holds back its reply
+    worker.wait(timeout=10)
+    stalling.released.set()
+    stalled_server.stop()
+    # Once the lease has lapsed, another worker sends it again.
+    deadline = time.monotonic() + 20
+    while not mailbox.to("twice@mail.example"):
+        assert time.monotonic() < deadline, cluster.logs()
+        cluster.run("deliver-mail", "--once", SMTP_URL=f"smtp://127.0.0.1:{smtp_server.port}")
+        time.sleep(0.3)
+
+    [first] = stalling.messages
+    [again] = mailbox.to("twice@mail.example")
+    assert first["Message-ID"] == again["Message-ID"]
+    assert _outbox_row(database, message_id) == ("SENT", 1, "")
 
 
 async def test_a_code_that_expired_before_it_could_be_sent_is_given_up_not_sent_late(

@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from typing import IO, Any
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import Mailbox, SmtpServer
 from tests.mail import code_in, token_in
+from tests.processes import Cluster, fresh_postgres_database, psql
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 
@@ -35,141 +29,19 @@ pytestmark = pytest.mark.skipif(
     reason="needs TEST_DATABASE_URL pointing at PostgreSQL",
 )
 
-PORTAL = Path(sys.executable).parent / "portal"
-SECRET_KEY = "multiprocess-test-only-key-" + "m" * 30
 PRACTICE = "multi"
 PASSWORD = "lunar-teapot-orchestra-91"
 ADMIN_EMAIL = "admin@multi.example"
 THROTTLED_EMAIL = "locked@multi.example"
 CODES_EMAIL = "codes@multi.example"
-STARTUP_SECONDS = 30
-COMMAND_SECONDS = 60
 MAIL_SECONDS = 60
 SIMULTANEOUS_PER_SERVER = 4
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _with_database(url: str, name: str) -> str:
-    return urlsplit(url)._replace(path=f"/{name}").geturl()
-
-
-def psql(database_url: str, sql: str) -> str:
-    result = subprocess.run(
-        ["psql", database_url, "-v", "ON_ERROR_STOP=1", "-Atqc", sql],
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_SECONDS,
-    )
-    assert result.returncode == 0, (sql, result.stderr)
-    return result.stdout
-
-
-class Cluster:
-    """The environment every `portal` process of the test shares."""
-
-    def __init__(self, directory: Path, database_url: str, smtp_port: int) -> None:
-        self.directory = directory
-        self.database_url = database_url
-        self.env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith("PORTAL_") and name not in ("DATABASE_URL", "SMTP_URL")
-        }
-        self.env.update(
-            DATABASE_URL=database_url,
-            PORTAL_SECRET_KEY=SECRET_KEY,
-            PORTAL_BASE_URL="https://portal.test",
-            PORTAL_MAIL_WORKER="off",
-            PORTAL_MAIL_POLL_SECONDS="1",
-            PORTAL_RECOVERY_RESPONSE_FLOOR_MS="0",
-            PORTAL_ARGON2_MEMORY_KIB="1024",
-            PORTAL_ARGON2_TIME_COST="1",
-            SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
-        )
-        self.processes: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
-        self.urls: list[str] = []
-
-    def run(self, *args: str, **extra: str) -> str:
-        result = subprocess.run(
-            [str(PORTAL), *args],
-            cwd=self.directory,
-            env={**self.env, **extra},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_SECONDS,
-        )
-        assert result.returncode == 0, (args, result.stdout, result.stderr)
-        return result.stdout
-
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.directory / f"{args[0]}-{len(self.processes)}.log").open("wb")
-        process = subprocess.Popen(
-            [str(PORTAL), *args],
-            cwd=self.directory,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.processes.append((process, log))
-        return process
-
-    def serve(self) -> None:
-        port = _free_port()
-        process = self.start("serve", "--port", str(port))
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            assert process.poll() is None, self.logs()
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    self.urls.append(url)
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"portal serve did not answer in {STARTUP_SECONDS}s:\n{self.logs()}")
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {path.name}\n{path.read_text(errors='replace')[-2000:]}"
-            for path in sorted(self.directory.glob("*.log"))
-        )
-
-    def stop(self, process: subprocess.Popen[bytes]) -> int:
-        """Asks a process to stop (SIGTERM), kills it after 10 seconds; its exit code."""
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-        return process.returncode
-
-    def stop_all(self) -> None:
-        for process, log in self.processes:
-            self.stop(process)
-            log.close()
-
-
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
-    """A fresh database next to TEST_DATABASE_URL's, dropped at the end."""
-    name = f"mp_{secrets.token_hex(6)}"
-    admin_url = _with_database(TEST_DATABASE_URL, "postgres")
-    psql(admin_url, f"CREATE DATABASE {name}")
-    try:
-        yield _with_database(TEST_DATABASE_URL, name)
-    finally:
-        psql(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with fresh_postgres_database(TEST_DATABASE_URL, "mp") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -261,3 +261,60 @@ def test_production_never_generates_a_key(tmp_path: Path, monkeypatch: pytest.Mo
 
     with pytest.raises(SettingsError, match="PORTAL_SECRET_KEY"):
         Settings.from_env(environ)
+
+
+def test_the_failure_settings_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "PORTAL_SECRET_KEY": DEV_KEY,
+            "PORTAL_DB_POOL_SIZE": "20",
+            "PORTAL_REQUEST_TIMEOUT_SECONDS": "6",
+            "PORTAL_DB_STATEMENT_TIMEOUT_MS": "2500",
+            "PORTAL_SMTP_TIMEOUT_SECONDS": "10",
+            "PORTAL_MAIL_LEASE_SECONDS": "60",
+            "PORTAL_SHUTDOWN_GRACE_SECONDS": "30",
+        }
+    )
+
+    assert (settings.db_pool_size, settings.db_statement_timeout_ms) == (20, 2500)
+    assert (settings.smtp_timeout_seconds, settings.mail_lease_seconds) == (10, 60)
+    assert settings.shutdown_grace_seconds == 30
+
+
+def test_the_statement_timeout_defaults_to_half_the_request_budget() -> None:
+    default = Settings.from_env({"PORTAL_SECRET_KEY": DEV_KEY})
+    shorter = Settings.from_env(
+        {"PORTAL_SECRET_KEY": DEV_KEY, "PORTAL_REQUEST_TIMEOUT_SECONDS": "4"}
+    )
+
+    assert (default.request_timeout_seconds, default.db_statement_timeout_ms) == (10, 5000)
+    assert shorter.db_statement_timeout_ms == 2000
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        pytest.param(
+            {"PORTAL_DB_STATEMENT_TIMEOUT_MS": "10000"},
+            "PORTAL_DB_STATEMENT_TIMEOUT_MS",
+            id="statement-timeout-not-below-the-budget",
+        ),
+        pytest.param(
+            {"PORTAL_MAIL_LEASE_SECONDS": "30"},
+            "PORTAL_MAIL_LEASE_SECONDS",
+            id="lease-not-longer-than-a-send",
+        ),
+        pytest.param(
+            {"PORTAL_SMTP_TIMEOUT_SECONDS": "300"},
+            "PORTAL_MAIL_LEASE_SECONDS",
+            id="send-longer-than-the-lease",
+        ),
+        pytest.param({"PORTAL_DB_POOL_SIZE": "0"}, "PORTAL_DB_POOL_SIZE", id="empty-pool"),
+        pytest.param(
+            {"PORTAL_SHUTDOWN_GRACE_SECONDS": "0"}, "PORTAL_SHUTDOWN_GRACE_SECONDS", id="no-grace"
+        ),
+    ],
+)
+def test_bounds_that_contradict_each_other_are_refused(given: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env({"PORTAL_SECRET_KEY": DEV_KEY, **given})

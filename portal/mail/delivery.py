@@ -327,8 +327,10 @@ class DeliveryWorker:
         self.stopping.set()
         if self.task is None:
             return
+        # Cut short early enough that handing back the leases fits in too.
+        patience = deadline - HAND_BACK_SECONDS - time.monotonic()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self.task), max(deadline - time.monotonic(), 0))
+            await asyncio.wait_for(asyncio.shield(self.task), max(patience, 0))
         if not self.task.done():
             logger.warning("mail delivery cut short by shutdown; unsent mail stays queued")
             self.task.cancel()
