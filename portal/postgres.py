@@ -19,7 +19,6 @@ the stock backend:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Iterator
 from typing import Any
@@ -145,7 +144,7 @@ async def _release(client: PortalPostgresClient, connection: Any) -> None:
     # asyncpg closes a connection it cannot reset; nothing more to do if even that fails.
     with contextlib.suppress(Exception):
         if client._pool is not None:
-            await asyncio.shield(client._pool.release(connection))
+            await client._pool.release(connection)
 
 
 client_class = PortalPostgresClient
