@@ -328,14 +328,17 @@ async def test_connections_that_go_silent_are_given_up_and_mail_keeps_flowing(
         DATABASE_URL=through(proxy, database),
         PORTAL_MAIL_WORKER="on",
         PORTAL_DB_STATEMENT_TIMEOUT_MS="1000",
+        # Small enough that a connection lost for good would soon be all of them.
+        PORTAL_DB_POOL_SIZE="2",
     )
     token = await sign_in(web, url)
     patient_id = await create_patient(web, url, token, "silent")
-    # Several connections open at once, so the pool holds more than one.
-    await asyncio.gather(*(post(web, url, PATIENTS, token) for _ in range(6)))
+    await asyncio.gather(*(post(web, url, PATIENTS, token) for _ in range(4)))  # both open
 
-    proxy.go_silent()  # every pooled connection, the worker's included
-    await asyncio.sleep(2)  # a couple of the worker's rounds meet silent connections
+    proxy.go_silent()
+    # Alone with the pool, the worker's rounds meet both silent connections,
+    # in the BEGIN of their transaction (2 s each to give up on, a second between).
+    await asyncio.sleep(7)
     await invite_until_sent(web, url, token, patient_id)
 
     await until_delivered(mailbox, "silent@mail.example")
