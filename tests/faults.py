@@ -79,9 +79,11 @@ class TcpProxy:
             for link in list(self.links):
                 link.abort()
             others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in others:
+            # Aborted links end their tasks by themselves; silent ones need telling.
+            _, pending = await asyncio.wait(others, timeout=0.5) if others else (set(), set())
+            for task in pending:
                 task.cancel()
-            await asyncio.gather(*others, return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
 
         self._call(shut())
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -20,9 +20,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 import pytest
+from starlette.applications import Starlette
+from tortoise.backends.asyncpg.client import TransactionWrapper
+from tortoise.connection import connections
+from tortoise.transactions import in_transaction
 
+from portal.db import DatabaseUnavailable
+from portal.settings import Settings
 from tests.conftest import Mailbox, SmtpServer
 from tests.faults import TcpProxy
 from tests.processes import Cluster, fresh_postgres_database, graphql_body, psql
@@ -238,11 +245,12 @@ def end_lock_holders(database: str) -> None:
 
 
 def waiting_on_locks(database: str) -> int:
+    name = urlsplit(database).path.lstrip("/")
     return int(
         psql(
             database,
             "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND application_name = 'client-portal'",
+            f" WHERE wait_event_type = 'Lock' AND datname = '{name}'",
         )
     )
 
@@ -439,3 +447,24 @@ async def test_a_stuck_mail_worker_shows_in_health_and_once_in_the_log(
     assert log.count("mail delivery works again") == 1, log
     # A slow table is not the database going away.
     assert NOT_ANSWERING not in log
+
+
+async def test_a_transaction_whose_begin_fails_gives_back_its_connection(
+    app: Starlette, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def dropped(*args: Any, **kwargs: Any) -> None:
+        raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle")
+
+    monkeypatch.setattr(asyncpg.transaction.Transaction, "start", dropped)
+    # More failures than the pool has connections: a leak would empty it.
+    for _ in range(settings.db_pool_size + 1):
+        with pytest.raises(DatabaseUnavailable):
+            async with in_transaction():
+                pass
+    monkeypatch.undo()
+
+    # This task is not left inside the transaction that never began, and the
+    # pool still has a connection for everyone else.
+    assert not isinstance(connections.get("default"), TransactionWrapper)
+    assert (await connections.get("default").execute_query("SELECT 1"))[0] == 1
+    assert await asyncio.create_task(connections.get("default").execute_query("SELECT 1"))
