@@ -223,6 +223,13 @@ async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+async def web() -> AsyncIterator[httpx.AsyncClient]:
+    """A client over real HTTP, for `portal` processes (`http` goes through ASGI in-process)."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
 def anonymous(http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(http)
 

@@ -16,10 +16,16 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from tests.conftest import free_port
 
 PORTAL = Path(sys.executable).parent / "portal"
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+postgres_only = pytest.mark.skipif(
+    not TEST_DATABASE_URL.startswith("postgres"),
+    reason="needs TEST_DATABASE_URL pointing at PostgreSQL",
+)
 SECRET_KEY = "process-test-only-key-" + "p" * 30
 STARTUP_SECONDS = 30
 COMMAND_SECONDS = 60
@@ -91,6 +97,17 @@ class Cluster:
         )
         assert result.returncode == 0, (args, result.stdout, result.stderr)
         return result.stdout
+
+    def set_up(self, practice: str, staff: dict[str, str], password: str) -> None:
+        """Migrates, then creates the practice and its staff (email: role) with the CLI."""
+        self.run("migrate")
+        self.run("create-practice", "--name", f"{practice.title()} Practice", "--slug", practice)
+        for email, role in staff.items():
+            self.run(
+                "create-user",
+                *("--practice", practice, "--email", email, "--role", role),
+                PORTAL_PASSWORD=password,
+            )
 
     def start(self, *args: str, **extra: str) -> subprocess.Popen[bytes]:
         log = (self.directory / f"{args[0]}-{len(self.processes)}.log").open("wb")

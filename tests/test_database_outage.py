@@ -15,7 +15,7 @@ import itertools
 import os
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,14 +32,16 @@ from portal.db import DatabaseUnavailable
 from portal.settings import Settings
 from tests.conftest import Mailbox, SmtpServer
 from tests.faults import TcpProxy
-from tests.processes import Cluster, fresh_postgres_database, graphql_body, psql
-
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
-
-pytestmark = pytest.mark.skipif(
-    not TEST_DATABASE_URL.startswith("postgres"),
-    reason="needs TEST_DATABASE_URL pointing at PostgreSQL",
+from tests.processes import (
+    TEST_DATABASE_URL,
+    Cluster,
+    fresh_postgres_database,
+    graphql_body,
+    postgres_only,
+    psql,
 )
+
+pytestmark = postgres_only
 
 PRACTICE = "outage"
 PASSWORD = "lunar-teapot-orchestra-91"
@@ -76,14 +78,7 @@ def database() -> Iterator[str]:
 def prepared(tmp_path_factory: pytest.TempPathFactory, database: str) -> Path:
     """The database, migrated, with a practice and its admin."""
     directory = tmp_path_factory.mktemp("outage")
-    setup = Cluster(directory, database, smtp_port=1)
-    setup.run("migrate")
-    setup.run("create-practice", "--name", "Outage Practice", "--slug", PRACTICE)
-    setup.run(
-        "create-user",
-        *("--practice", PRACTICE, "--email", ADMIN_EMAIL, "--role", "ADMIN"),
-        PORTAL_PASSWORD=PASSWORD,
-    )
+    Cluster(directory, database, smtp_port=1).set_up(PRACTICE, {ADMIN_EMAIL: "ADMIN"}, PASSWORD)
     return directory
 
 
@@ -111,12 +106,6 @@ def proxy(database: str) -> Iterator[TcpProxy]:
 
 def through(proxy: TcpProxy, database: str) -> str:
     return urlsplit(database)._replace(netloc=f"postgres@127.0.0.1:{proxy.port}").geturl()
-
-
-@pytest.fixture
-async def web() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=30) as client:
-        yield client
 
 
 async def post(

@@ -9,10 +9,9 @@ database of its own next to it (`mp_<random>`) and drops it at the end.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,14 +19,15 @@ import pytest
 
 from tests.conftest import Mailbox, SmtpServer
 from tests.mail import code_in, token_in
-from tests.processes import Cluster, fresh_postgres_database, psql
-
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
-
-pytestmark = pytest.mark.skipif(
-    not TEST_DATABASE_URL.startswith("postgres"),
-    reason="needs TEST_DATABASE_URL pointing at PostgreSQL",
+from tests.processes import (
+    TEST_DATABASE_URL,
+    Cluster,
+    fresh_postgres_database,
+    postgres_only,
+    psql,
 )
+
+pytestmark = postgres_only
 
 PRACTICE = "multi"
 PASSWORD = "lunar-teapot-orchestra-91"
@@ -50,30 +50,16 @@ def cluster(
 ) -> Iterator[Cluster]:
     cluster = Cluster(tmp_path_factory.mktemp("multiprocess"), database, smtp_server.port)
     try:
-        cluster.run("migrate")
-        cluster.run("create-practice", "--name", "Multi Practice", "--slug", PRACTICE)
-        for email, role in (
-            (ADMIN_EMAIL, "ADMIN"),
-            (THROTTLED_EMAIL, "CLINICIAN"),
-            (CODES_EMAIL, "CLINICIAN"),
-        ):
-            cluster.run(
-                "create-user",
-                *("--practice", PRACTICE, "--email", email, "--role", role),
-                PORTAL_PASSWORD=PASSWORD,
-            )
+        cluster.set_up(
+            PRACTICE,
+            {ADMIN_EMAIL: "ADMIN", THROTTLED_EMAIL: "CLINICIAN", CODES_EMAIL: "CLINICIAN"},
+            PASSWORD,
+        )
         cluster.serve()
         cluster.serve()
         yield cluster
     finally:
         cluster.stop_all()
-
-
-@pytest.fixture
-async def web() -> AsyncIterator[httpx.AsyncClient]:
-    """A client over real HTTP (the suite's `http` goes through ASGI in-process)."""
-    async with httpx.AsyncClient(timeout=30) as client:
-        yield client
 
 
 async def call(

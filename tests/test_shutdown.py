@@ -66,13 +66,7 @@ def cluster(tmp_path: Path, silent_smtp: SilentSmtpServer) -> Iterator[Cluster]:
         PORTAL_SMTP_TIMEOUT_SECONDS="60",
         PORTAL_MAIL_LEASE_SECONDS="120",
     )
-    cluster.run("migrate")
-    cluster.run("create-practice", "--name", "Calm Practice", "--slug", PRACTICE)
-    cluster.run(
-        "create-user",
-        *("--practice", PRACTICE, "--email", ADMIN_EMAIL, "--role", "ADMIN"),
-        PORTAL_PASSWORD=PASSWORD,
-    )
+    cluster.set_up(PRACTICE, {ADMIN_EMAIL: "ADMIN"}, PASSWORD)
     yield cluster
     cluster.stop_all()
 

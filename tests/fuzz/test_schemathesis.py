@@ -20,14 +20,10 @@ import os
 import random
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
@@ -37,11 +33,11 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 
+from tests.processes import Cluster  # noqa: E402
+
 pytestmark = pytest.mark.fuzz
 
 ROOT = Path(__file__).resolve().parents[2]
-PORTAL = Path(sys.executable).parent / "portal"
-SECRET_KEY = "fuzz-only-key-" + "f" * 40
 PRACTICE = "fuzz"
 ADMIN_EMAIL = "admin@fuzz.example"
 PASSWORD = "lunar-teapot-orchestra-91"
@@ -50,7 +46,6 @@ PASSWORD = "lunar-teapot-orchestra-91"
 CLINICIAN_EMAIL = "clin@fuzz.example"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or "8")
 FUZZ_DATABASE_URL = os.environ.get("FUZZ_DATABASE_URL", "")
-STARTUP_SECONDS = 30
 
 # The server trusts X-Forwarded-For from the test, so each identity has an
 # address of its own and the throttling one earns does not stop the other.
@@ -114,84 +109,28 @@ def problems_with(response: httpx.Response | Any) -> list[str]:
 # --- the server under test ---
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class LiveServer:
     """`portal serve` in a directory of its own, on a database of its own."""
 
     def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith("PORTAL_") and name not in ("DATABASE_URL", "SMTP_URL")
-        }
-        self.env.update(
-            DATABASE_URL=FUZZ_DATABASE_URL or f"sqlite://{directory / 'fuzz.sqlite3'}",
-            PORTAL_SECRET_KEY=SECRET_KEY,
-            PORTAL_ARGON2_MEMORY_KIB="1024",
-            PORTAL_ARGON2_TIME_COST="1",
-            # Mail stays queued in the outbox: nothing here reads it.
-            PORTAL_MAIL_WORKER="off",
+        self.cluster = Cluster(
+            directory,
+            FUZZ_DATABASE_URL or f"sqlite://{directory / 'fuzz.sqlite3'}",
+            smtp_port=1,  # mail stays queued in the outbox: nothing here reads it
             PORTAL_MAIL_DIR=str(directory / "mail"),
-            PORTAL_RECOVERY_RESPONSE_FLOOR_MS="0",
             PORTAL_TRUSTED_PROXIES="127.0.0.1",
         )
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log: IO[bytes] | None = None
-
-    def run(self, *args: str, **extra: str) -> None:
-        result = subprocess.run(
-            [str(PORTAL), *args],
-            cwd=self.directory,
-            env={**self.env, **extra},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        self.run = self.cluster.run
+        self.url = ""
 
     def start(self) -> None:
-        self.log = (self.directory / "serve.log").open("wb")
-        self.process = subprocess.Popen(
-            [str(PORTAL), "serve", "--port", str(self.port)],
-            cwd=self.directory,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output()
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"portal serve did not answer in {STARTUP_SECONDS}s:\n{self.output()}")
+        _, self.url = self.cluster.serve()
 
     def output(self) -> str:
-        return (self.directory / "serve.log").read_text(errors="replace")[-3000:]
+        return self.cluster.logs()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        if self.log is not None:
-            self.log.close()
+        self.cluster.stop_all()
 
     def data(self, query: str, ip: str, token: str | None = None, **variables: Any) -> Any:
         headers = {"X-Forwarded-For": ip}
@@ -247,14 +186,7 @@ def clean_database() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live = LiveServer(tmp_path_factory.mktemp("fuzz"))
-    live.run("migrate")
-    live.run("create-practice", "--name", "Fuzz Practice", "--slug", PRACTICE)
-    for email, role in ((ADMIN_EMAIL, "ADMIN"), (CLINICIAN_EMAIL, "CLINICIAN")):
-        live.run(
-            "create-user",
-            *("--practice", PRACTICE, "--email", email, "--role", role),
-            PORTAL_PASSWORD=PASSWORD,
-        )
+    live.cluster.set_up(PRACTICE, {ADMIN_EMAIL: "ADMIN", CLINICIAN_EMAIL: "CLINICIAN"}, PASSWORD)
     try:
         live.start()
         yield live
