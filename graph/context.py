@@ -9,6 +9,7 @@ import strawberry
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.dataloader import DataLoader
+from strawberry.types.nodes import SelectedField, Selection
 
 from models import Practice
 from portal.services.access import Viewer
@@ -39,3 +40,19 @@ class Context:
 
 
 Info = strawberry.Info[Context, None]
+
+
+def is_selected(info: Info, name: str) -> bool:
+    """Whether the field being resolved selects `name` (a GraphQL field name)
+    directly or through fragments (skipped ones included: it errs towards
+    fetching what is not shown, never the other way)."""
+
+    def among(selections: list[Selection]) -> bool:
+        return any(
+            selection.name == name
+            if isinstance(selection, SelectedField)
+            else among(selection.selections)
+            for selection in selections
+        )
+
+    return any(among(field.selections) for field in info.selected_fields)

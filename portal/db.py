@@ -4,11 +4,15 @@ tests, and what the rest of the service knows of the database being away."""
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
@@ -164,6 +168,93 @@ async def connected(settings: Settings) -> AsyncIterator[None]:
         yield
     finally:
         await disconnect()
+
+
+# --- hand-written SQL for the paths that run on every request -----------------
+
+Row = Mapping[str, Any]
+Decoder = Callable[[Any], Any]
+
+
+def _text_to_uuid(value: Any) -> Any:
+    return uuid.UUID(value) if isinstance(value, str) else value
+
+
+def _text_to_datetime(value: Any) -> Any:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _text_to_date(value: Any) -> Any:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+# How SQLite hands back what PostgreSQL types (it keeps these as text).
+AS_UUID: Decoder = _text_to_uuid
+AS_DATETIME: Decoder = _text_to_datetime
+AS_DATE: Decoder = _text_to_date
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+@dataclass(frozen=True)
+class Sql:
+    """One statement in PostgreSQL's words with `$1` placeholders, which
+    SQLite reads as `?1`; `sqlite` where it needs other words. `types` names
+    the columns SQLite returns as text that are UUIDs, dates or times."""
+
+    text: str
+    types: Mapping[str, Decoder] = field(default_factory=dict)
+    sqlite: str | None = None
+    sqlite_text: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sqlite_text", _PLACEHOLDER.sub(r"?\1", self.sqlite or self.text))
+
+
+class Reader(Protocol):
+    """Runs hand-written statements on one connection (PostgreSQL) for as long
+    as it is held, or inside the caller's transaction when there is one."""
+
+    async def fetch(self, sql: Sql, *args: Any) -> Sequence[Row]: ...
+
+    async def execute(self, sql: Sql, *args: Any) -> int: ...
+
+
+class _SqliteReader:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def fetch(self, sql: Sql, *args: Any) -> list[Row]:
+        # The client's lock is taken per statement: a Tortoise query in
+        # between, on the same single connection, must not wait for us.
+        rows = await self.client.execute_query_dict(sql.sqlite_text, _sqlite_args(args))
+        if sql.types:
+            for row in rows:
+                for name, decode in sql.types.items():
+                    if name in row:
+                        row[name] = decode(row[name])
+        return list(rows)
+
+    async def execute(self, sql: Sql, *args: Any) -> int:
+        affected, _ = await self.client.execute_query(sql.sqlite_text, _sqlite_args(args))
+        return int(affected)
+
+
+def _sqlite_args(args: Sequence[Any]) -> list[Any]:
+    return [str(a) if isinstance(a, uuid.UUID) else a for a in args]
+
+
+@asynccontextmanager
+async def reading() -> AsyncIterator[Reader]:
+    """A Reader for a few statements in a row: on PostgreSQL they share one
+    pooled connection (one checkout), taken at the first statement."""
+    client = connections.get("default")
+    if client.capabilities.dialect == "postgres":
+        from portal.postgres import postgres_reader
+
+        async with postgres_reader(client) as reader:
+            yield reader
+    else:
+        yield _SqliteReader(client)
 
 
 async def ping() -> None:

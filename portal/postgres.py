@@ -20,7 +20,7 @@ the stock backend:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
@@ -33,7 +33,7 @@ from tortoise.backends.base.client import (
 )
 from tortoise.connection import connections
 
-from portal.db import DatabaseBusy, DatabaseUnavailable, availability
+from portal.db import DatabaseBusy, DatabaseUnavailable, Sql, availability
 
 # The database answering, but not in time: a statement or lock timeout.
 BUSY: tuple[type[BaseException], ...] = (asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError)
@@ -145,6 +145,48 @@ async def _release(client: PortalPostgresClient, connection: Any) -> None:
     with contextlib.suppress(Exception):
         if client._pool is not None:
             await client._pool.release(connection)
+
+
+class _PostgresReader:
+    """Statements on one connection, taken at the first and kept to the end."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.held: Any = None
+        self.connection: Any = None
+
+    async def _connection(self) -> Any:
+        if self.connection is None:
+            self.held = self.client.acquire_connection()
+            with _translated():
+                self.connection = await self.held.__aenter__()
+        return self.connection
+
+    async def fetch(self, sql: Sql, *args: Any) -> Any:
+        connection = await self._connection()
+        with _translated():
+            return await connection.fetch(sql.text, *args)
+
+    async def execute(self, sql: Sql, *args: Any) -> int:
+        connection = await self._connection()
+        with _translated():
+            status = await connection.execute(sql.text, *args)
+        # "UPDATE 3", "DELETE 0", "INSERT 0 1": the count is the last word.
+        return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+
+    async def close(self) -> None:
+        if self.held is not None:
+            held, self.held, self.connection = self.held, None, None
+            await held.__aexit__(None, None, None)
+
+
+@contextlib.asynccontextmanager
+async def postgres_reader(client: Any) -> AsyncIterator[_PostgresReader]:
+    reader = _PostgresReader(client)
+    try:
+        yield reader
+    finally:
+        await reader.close()
 
 
 client_class = PortalPostgresClient

@@ -10,6 +10,7 @@ import logging
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from tortoise.connection import connections
@@ -77,6 +78,9 @@ def break_database(monkeypatch: pytest.MonkeyPatch, problem: Exception) -> None:
     client = type(connections.get("default"))
     for method in ("execute_query", "execute_query_dict", "execute_insert", "execute_script"):
         monkeypatch.setattr(client, method, fail)
+    # Hand-written statements go to asyncpg's connection directly.
+    for method in ("fetch", "fetchrow", "execute"):
+        monkeypatch.setattr(asyncpg.connection.Connection, method, fail)
 
 
 def assert_edge_headers(response: httpx.Response) -> None:

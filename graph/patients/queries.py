@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import strawberry
 
-from graph.context import Info
+from graph.context import Info, is_selected
 from graph.errors import BadUserInput
 from graph.patients.types import PageInfo, PatientConnection, PatientEdge, PatientType
 from portal.services import patients as service
@@ -16,12 +16,16 @@ async def patients(
     assert info.context.viewer is not None  # guaranteed by IsStaff
     try:
         page = await service.list_patients(
-            info.context.viewer, search=search, first=first, after=after
+            info.context.viewer,
+            search=search,
+            first=first,
+            after=after,
+            count=is_selected(info, "totalCount"),
         )
     except BadInput as bad:
         raise BadUserInput(str(bad)) from None
     edges = [
-        PatientEdge(cursor=service.encode_cursor(p), node=PatientType.from_model(p))
+        PatientEdge(cursor=service.encode_cursor(p["id"]), node=PatientType.from_row(p))
         for p in page.patients
     ]
     return PatientConnection(
@@ -29,7 +33,8 @@ async def patients(
         page_info=PageInfo(
             has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None
         ),
-        total_count=page.total_count,
+        # Not counted when not selected, and then never read.
+        total_count=page.total_count if page.total_count is not None else 0,
     )
 
 

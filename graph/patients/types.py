@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
+from typing import Any
 
 import strawberry
 
@@ -9,6 +11,7 @@ from graph.context import Info
 from graph.permissions import IsAdminOfPatientPractice, IsStaffOrSelf
 from graph.portal.types import PatientPortal
 from models import Patient
+from portal.services.patients import PATIENT_COLUMNS
 
 PRIVATE = "Staff of the practice, or the patient themself."
 
@@ -37,18 +40,22 @@ class PatientType:
         )
 
     @classmethod
-    def from_model(cls, patient: Patient) -> PatientType:
+    def from_row(cls, row: Mapping[str, Any]) -> PatientType:
         return cls(
-            id=strawberry.ID(str(patient.id)),
-            first_name=patient.first_name,
-            last_name=patient.last_name,
-            date_of_birth=patient.date_of_birth,
-            email=patient.email,
-            phone=patient.phone,
-            created_at=patient.created_at,
-            practice_id=patient.practice_id,
-            patient_id=patient.id,
+            id=strawberry.ID(str(row["id"])),
+            first_name=row["first_name"],
+            last_name=row["last_name"],
+            date_of_birth=row["date_of_birth"],
+            email=row["email"],
+            phone=row["phone"],
+            created_at=row["created_at"],
+            practice_id=row["practice_id"],
+            patient_id=row["id"],
         )
+
+    @classmethod
+    def from_model(cls, patient: Patient) -> PatientType:
+        return cls.from_row({column: getattr(patient, column) for column in PATIENT_COLUMNS})
 
 
 @strawberry.type

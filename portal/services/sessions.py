@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from models import Account, AuditAction, Session
+from models import Account, AuditAction, Role, Session
 from portal import clock
+from portal.db import AS_DATETIME, AS_UUID, Reader, Sql, reading
 from portal.services import audit
 from portal.services.access import Viewer
 from portal.services.tokens import keyed_hash, new_token
@@ -50,27 +51,51 @@ def idle_deadline(session: Session, settings: Settings) -> datetime:
     return min(session.last_seen_at + _idle(settings), session.expires_at)
 
 
-async def viewer_for_token(token: str, settings: Settings) -> Viewer | None:
+VIEWER_BY_TOKEN = Sql(
+    "SELECT s.id AS session_id, s.last_seen_at, a.id AS account_id, a.practice_id, a.role,"
+    " a.patient_id FROM session s JOIN account a ON a.id = s.account_id"
+    " WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2"
+    " AND s.last_seen_at > $3",
+    types={
+        "session_id": AS_UUID,
+        "last_seen_at": AS_DATETIME,
+        "account_id": AS_UUID,
+        "practice_id": AS_UUID,
+        "patient_id": AS_UUID,
+    },
+)
+TOUCH = Sql("UPDATE session SET last_seen_at = $1 WHERE id = $2")
+
+
+async def viewer_for_token(
+    token: str, settings: Settings, reader: Reader | None = None
+) -> Viewer | None:
     """The signed-in viewer behind a bearer token, or None when the token is
     unknown, ended or expired. Using a session slides its idle deadline."""
     if not token:
         return None
+    if reader is None:
+        async with reading() as reader:
+            return await viewer_for_token(token, settings, reader)
     now = clock.now()
-    session = (
-        await Session.filter(
-            token_hash=keyed_hash(settings.secret_key, SESSION_PURPOSE, token),
-            ended_at__isnull=True,
-            expires_at__gt=now,
-            last_seen_at__gt=now - _idle(settings),
-        )
-        .select_related("account")
-        .first()
+    rows = await reader.fetch(
+        VIEWER_BY_TOKEN,
+        keyed_hash(settings.secret_key, SESSION_PURPOSE, token),
+        now,
+        now - _idle(settings),
     )
-    if session is None:
+    if not rows:
         return None
-    if now - session.last_seen_at >= TOUCH_INTERVAL:
-        await Session.filter(id=session.id).update(last_seen_at=now)
-    return _viewer(session.account, session)
+    row = rows[0]
+    if now - row["last_seen_at"] >= TOUCH_INTERVAL:
+        await reader.execute(TOUCH, now, row["session_id"])
+    return Viewer(
+        account_id=row["account_id"],
+        practice_id=row["practice_id"],
+        role=Role(row["role"]),
+        patient_id=row["patient_id"],
+        session_id=row["session_id"],
+    )
 
 
 def _viewer(account: Account, session: Session) -> Viewer:
