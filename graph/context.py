@@ -11,7 +11,7 @@ from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 from strawberry.types.nodes import SelectedField, Selection
 
-from models import Practice
+from portal.db import Row
 from portal.services.access import Viewer
 from portal.services.portal_access import PortalState, portal_states
 from portal.services.practices import practices_by_id
@@ -22,7 +22,7 @@ from portal.settings import Settings
 class Loaders:
     """Batch loads per request, so a list costs a constant number of queries."""
 
-    practice: DataLoader[uuid.UUID, Practice] = field(
+    practice: DataLoader[uuid.UUID, Row] = field(
         default_factory=lambda: DataLoader(load_fn=practices_by_id)
     )
     portal_state: DataLoader[uuid.UUID, PortalState] = field(

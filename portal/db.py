@@ -27,6 +27,8 @@ POSTGRES_ENGINE = "portal.postgres"
 APPLICATION_NAME = "client-portal"
 
 logger = logging.getLogger("portal.db")
+# Hand-written statements, without their values, at DEBUG (the tests count them).
+statements = logging.getLogger("portal.sql")
 
 
 class DatabaseUnavailable(DBConnectionError):
@@ -214,29 +216,37 @@ class Reader(Protocol):
     """Runs hand-written statements on one connection (PostgreSQL) for as long
     as it is held, or inside the caller's transaction when there is one."""
 
+    dialect: str
+
     async def fetch(self, sql: Sql, *args: Any) -> Sequence[Row]: ...
 
     async def execute(self, sql: Sql, *args: Any) -> int: ...
 
 
 class _SqliteReader:
+    dialect = "sqlite"
+
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    async def fetch(self, sql: Sql, *args: Any) -> list[Row]:
+    async def fetch(self, sql: Sql, *args: Any) -> Sequence[Row]:
         # The client's lock is taken per statement: a Tortoise query in
         # between, on the same single connection, must not wait for us.
-        rows = await self.client.execute_query_dict(sql.sqlite_text, _sqlite_args(args))
-        if sql.types:
+        async with self.client.acquire_connection() as connection:
+            statements.debug(sql.text)
+            found = await connection.execute_fetchall(sql.sqlite_text, _sqlite_args(args))
+        rows: list[dict[str, Any]] = [dict(row) for row in found]
+        for name, decode in sql.types.items():
             for row in rows:
-                for name, decode in sql.types.items():
-                    if name in row:
-                        row[name] = decode(row[name])
-        return list(rows)
+                if name in row:
+                    row[name] = decode(row[name])
+        return rows
 
     async def execute(self, sql: Sql, *args: Any) -> int:
-        affected, _ = await self.client.execute_query(sql.sqlite_text, _sqlite_args(args))
-        return int(affected)
+        async with self.client.acquire_connection() as connection:
+            statements.debug(sql.text)
+            cursor = await connection.execute(sql.sqlite_text, _sqlite_args(args))
+            return int(cursor.rowcount)
 
 
 def _sqlite_args(args: Sequence[Any]) -> list[Any]:

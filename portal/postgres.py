@@ -33,7 +33,7 @@ from tortoise.backends.base.client import (
 )
 from tortoise.connection import connections
 
-from portal.db import DatabaseBusy, DatabaseUnavailable, Sql, availability
+from portal.db import DatabaseBusy, DatabaseUnavailable, Sql, availability, statements
 
 # The database answering, but not in time: a statement or lock timeout.
 BUSY: tuple[type[BaseException], ...] = (asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError)
@@ -150,6 +150,8 @@ async def _release(client: PortalPostgresClient, connection: Any) -> None:
 class _PostgresReader:
     """Statements on one connection, taken at the first and kept to the end."""
 
+    dialect = "postgres"
+
     def __init__(self, client: Any) -> None:
         self.client = client
         self.held: Any = None
@@ -164,11 +166,13 @@ class _PostgresReader:
 
     async def fetch(self, sql: Sql, *args: Any) -> Any:
         connection = await self._connection()
+        statements.debug(sql.text)
         with _translated():
             return await connection.fetch(sql.text, *args)
 
     async def execute(self, sql: Sql, *args: Any) -> int:
         connection = await self._connection()
+        statements.debug(sql.text)
         with _translated():
             status = await connection.execute(sql.text, *args)
         # "UPDATE 3", "DELETE 0", "INSERT 0 1": the count is the last word.

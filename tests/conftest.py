@@ -290,12 +290,15 @@ class QueryCounter(logging.Handler):
 
 @pytest.fixture
 def sql_queries() -> Iterator[QueryCounter]:
-    """Counts the SQL statements the ORM sends while the test runs."""
+    """Counts the SQL statements sent while the test runs: the ORM's, and the
+    hand-written ones of the request path."""
     counter = QueryCounter()
-    logger = logging.getLogger("tortoise.db_client")
-    previous = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(counter)
+    loggers = [logging.getLogger("tortoise.db_client"), logging.getLogger("portal.sql")]
+    previous = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(counter)
     yield counter
-    logger.removeHandler(counter)
-    logger.setLevel(previous)
+    for logger, level in zip(loggers, previous, strict=True):
+        logger.removeHandler(counter)
+        logger.setLevel(level)

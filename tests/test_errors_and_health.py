@@ -10,6 +10,7 @@ import logging
 import uuid
 from typing import Any
 
+import aiosqlite
 import asyncpg
 import httpx
 import pytest
@@ -78,9 +79,11 @@ def break_database(monkeypatch: pytest.MonkeyPatch, problem: Exception) -> None:
     client = type(connections.get("default"))
     for method in ("execute_query", "execute_query_dict", "execute_insert", "execute_script"):
         monkeypatch.setattr(client, method, fail)
-    # Hand-written statements go to asyncpg's connection directly.
+    # Hand-written statements go to the driver's connection directly.
     for method in ("fetch", "fetchrow", "execute"):
         monkeypatch.setattr(asyncpg.connection.Connection, method, fail)
+    for method in ("execute_fetchall", "execute"):
+        monkeypatch.setattr(aiosqlite.Connection, method, fail)
 
 
 def assert_edge_headers(response: httpx.Response) -> None:

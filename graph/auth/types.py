@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
 
 from graph.context import Info
 from graph.patients.types import PatientType
-from models import Account, Practice
+from models import Account
 from models import Role as ModelRole
 from portal.services.access import find_visible_patient
 
@@ -36,8 +38,10 @@ class PracticeType:
     slug: str = strawberry.field(description="The practice's short name, used to sign in.")
 
     @classmethod
-    def from_model(cls, practice: Practice) -> PracticeType:
-        return cls(id=strawberry.ID(str(practice.id)), name=practice.name, slug=practice.slug)
+    def from_row(cls, practice: Mapping[str, Any]) -> PracticeType:
+        return cls(
+            id=strawberry.ID(str(practice["id"])), name=practice["name"], slug=practice["slug"]
+        )
 
 
 @strawberry.type(name="Account")
@@ -50,7 +54,7 @@ class AccountType:
 
     @strawberry.field
     async def practice(self, info: Info) -> PracticeType:
-        return PracticeType.from_model(await info.context.loaders.practice.load(self.practice_id))
+        return PracticeType.from_row(await info.context.loaders.practice.load(self.practice_id))
 
     @strawberry.field(description="The patient profile behind a PATIENT account; null for staff.")
     async def patient(self, info: Info) -> PatientType | None:

@@ -47,9 +47,14 @@ def invitation_link(settings: Settings, practice: Practice, token: str) -> str:
 
 
 def is_usable(invitation: Invitation, now: datetime) -> bool:
-    return (
-        invitation.used_at is None and invitation.revoked_at is None and invitation.expires_at > now
-    )
+    return usable(invitation.used_at, invitation.revoked_at, invitation.expires_at, now)
+
+
+def usable(
+    used_at: datetime | None, revoked_at: datetime | None, expires_at: datetime, now: datetime
+) -> bool:
+    """Neither used nor revoked nor expired."""
+    return used_at is None and revoked_at is None and expires_at > now
 
 
 async def email_taken_by_another_account(patient: Patient, email: str) -> bool:

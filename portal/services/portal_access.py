@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from models import Account, Invitation
 from portal import clock
-from portal.services.invitations import is_usable
+from portal.db import AS_DATETIME, AS_UUID, Reader, Row, Sql, reading
+from portal.services.invitations import usable
 
 
 class PortalStatus(StrEnum):
@@ -27,26 +28,56 @@ class PortalState:
     signed_up_at: datetime | None = None
 
 
-async def portal_states(patient_ids: Sequence[uuid.UUID]) -> list[PortalState]:
-    """The portal state of each patient, in order, with two queries whatever the count."""
-    ids = list(patient_ids)
-    accounts = await Account.filter(patient_id__in=ids).values("patient_id", "created_at")
-    signed_up = {str(row["patient_id"]): row["created_at"] for row in accounts}
-    latest: dict[str, Invitation] = {}
-    for invitation in await Invitation.filter(patient_id__in=ids).order_by("created_at"):
-        latest[str(invitation.patient_id)] = invitation
+# Per patient: its account's creation, and its latest invitation.
+PORTAL_STATES = Sql(
+    "SELECT p.id AS patient_id, a.created_at AS signed_up_at, i.created_at AS invited_at,"
+    " i.expires_at, i.used_at, i.revoked_at"
+    " FROM unnest($1::uuid[]) AS p(id)"
+    " LEFT JOIN account a ON a.patient_id = p.id"
+    " LEFT JOIN LATERAL (SELECT created_at, expires_at, used_at, revoked_at FROM invitation"
+    "  WHERE patient_id = p.id ORDER BY created_at DESC LIMIT 1) i ON true",
+    sqlite="SELECT p.value AS patient_id, a.created_at AS signed_up_at,"
+    " i.created_at AS invited_at, i.expires_at, i.used_at, i.revoked_at"
+    " FROM json_each($1) AS p"
+    " LEFT JOIN account a ON a.patient_id = p.value"
+    " LEFT JOIN invitation i ON i.id = (SELECT id FROM invitation WHERE patient_id = p.value"
+    "  ORDER BY created_at DESC LIMIT 1)",
+    types={
+        "patient_id": AS_UUID,
+        "signed_up_at": AS_DATETIME,
+        "invited_at": AS_DATETIME,
+        "expires_at": AS_DATETIME,
+        "used_at": AS_DATETIME,
+        "revoked_at": AS_DATETIME,
+    },
+)
+
+
+async def portal_states(
+    patient_ids: Sequence[uuid.UUID], reader: Reader | None = None
+) -> list[PortalState]:
+    """The portal state of each patient, in order, in one statement whatever the count."""
+    if reader is None:
+        async with reading() as reader:
+            return await portal_states(patient_ids, reader)
+    ids = [str(pid) for pid in patient_ids]
+    argument: object = ids if reader.dialect == "postgres" else json.dumps(ids)
+    rows = {str(row["patient_id"]): row for row in await reader.fetch(PORTAL_STATES, argument)}
     now = clock.now()
-    return [_state(signed_up.get(str(pid)), latest.get(str(pid)), now) for pid in ids]
+    return [_state(rows.get(pid), now) for pid in ids]
 
 
-def _state(
-    signed_up_at: datetime | None, invitation: Invitation | None, now: datetime
-) -> PortalState:
-    invited_at = invitation.created_at if invitation else None
-    expires_at = invitation.expires_at if invitation else None
+def _state(row: Row | None, now: datetime) -> PortalState:
+    signed_up_at = row["signed_up_at"] if row else None
+    invited_at = row["invited_at"] if row else None
+    expires_at = row["expires_at"] if row else None
     if signed_up_at is not None:
         status = PortalStatus.SIGNED_UP
-    elif invitation is not None and is_usable(invitation, now):
+    elif (
+        row is not None
+        and expires_at is not None
+        and usable(row["used_at"], row["revoked_at"], expires_at, now)
+    ):
         status = PortalStatus.INITIATED
     else:
         status = PortalStatus.YET_TO_SIGN_UP
