@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -236,10 +237,16 @@ class _Where:
     def __init__(self) -> None:
         self.conditions: list[str] = []
         self.args: list[Any] = []
+        # Whether every LIKE pattern has a trigram to look up (3 characters).
+        self.indexed = True
 
     def arg(self, value: Any) -> str:
         self.args.append(value)
         return f"${len(self.args)}"
+
+    def like(self, text: str) -> str:
+        self.indexed = self.indexed and len(text) >= 3
+        return self.arg(_like(text))
 
     def visible_to(self, viewer: Viewer) -> _Where:
         """The one rule of who sees which patient, as `visible_patients` has it."""
@@ -257,21 +264,19 @@ class _Where:
         search = search.replace("\x00", "")
         terms = []
         for term in search.split():
-            names = self.arg(_like(term.casefold()))
+            names = self.like(term.casefold())
             alternatives = [
                 f"first_name_key LIKE {names} ESCAPE '\\'",
                 f"last_name_key LIKE {names} ESCAPE '\\'",
-                f"email LIKE {self.arg(_like(term.lower()))} ESCAPE '\\'",
+                f"email LIKE {self.like(term.lower())} ESCAPE '\\'",
             ]
             if _looks_like_phone(term):
-                alternatives.append(
-                    f"phone_digits LIKE {self.arg(_like(digits_of(term)))} ESCAPE '\\'"
-                )
+                alternatives.append(f"phone_digits LIKE {self.like(digits_of(term))} ESCAPE '\\'")
             terms.append("(" + " OR ".join(alternatives) + ")")
         matches = " AND ".join(terms)
         whole = search.strip()
         if len(terms) > 1 and _looks_like_phone(whole):
-            digits = self.arg(_like(digits_of(whole)))
+            digits = self.like(digits_of(whole))
             matches = f"({matches}) OR phone_digits LIKE {digits} ESCAPE '\\'"
         self.conditions.append(f"({matches})")
 
@@ -294,9 +299,9 @@ class PatientPage:
     total_count: int | None
 
 
-def _columns(wanted: Iterable[str]) -> str:
-    chosen = [c for c in PATIENT_COLUMNS if c in set(wanted)]
-    return ", ".join(chosen or ["id"])
+def _columns(wanted: Iterable[str], table: str = "") -> str:
+    chosen = [c for c in PATIENT_COLUMNS if c in set(wanted)] or ["id"]
+    return ", ".join(f"{table}{c}" for c in chosen)
 
 
 async def list_patients(
@@ -310,65 +315,98 @@ async def list_patients(
     reader: Reader | None = None,
 ) -> PatientPage:
     """One page of the practice's patients by last name, first name, then id,
-    with the given columns (and `id`), and the number matching when `count`."""
+    with the given columns (and `id`), and the number matching when `count`:
+    one statement, whatever is asked (a second only for an empty page after a
+    cursor)."""
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise BadInput(f"`first` must be between 1 and {MAX_PAGE_SIZE}.")
-    matching = _Where().visible_to(viewer)
-    if search and search.replace("\x00", "").strip():
+    query = _Where().visible_to(viewer)
+    searched = bool(search and search.replace("\x00", "").strip())
+    if searched:
+        assert search is not None
         if len(search) > MAX_SEARCH_LENGTH or len(search.split()) > MAX_SEARCH_WORDS:
             raise BadInput(
                 f"`search` can be at most {MAX_SEARCH_LENGTH} characters and "
                 f"{MAX_SEARCH_WORDS} words."
             )
-        matching.matching(search)
+        query.matching(search)
+    anchor = cursors.decode_cursor(CURSOR_KIND, after) if after is not None else None
     if reader is None:
         async with reading() as reader:
-            return await _page(reader, viewer, matching, first, after, columns, count)
-    return await _page(reader, viewer, matching, first, after, columns, count)
+            return await _page(reader, viewer, query, first, anchor, columns, count, searched)
+    return await _page(reader, viewer, query, first, anchor, columns, count, searched)
 
 
 async def _page(
     reader: Reader,
     viewer: Viewer,
-    matching: _Where,
+    query: _Where,
     first: int,
-    after: str | None,
+    anchor: uuid.UUID | None,
     columns: Iterable[str],
     count: bool,
+    searched: bool,
 ) -> PatientPage:
+    matching, matching_args = query.sql, list(query.args)
+    keyset = ""
+    if anchor is not None:
+        # Rows after the anchor, which must itself be visible: an unknown one
+        # compares as NULL and gives an empty page, told apart below.
+        bound = _Where().visible_to(viewer)
+        bound.args = query.args
+        bound.conditions.append(f"id = {bound.arg(anchor)}")
+        keyset = (
+            f"(practice_id, {ORDER}) > (SELECT practice_id, {ORDER} FROM patient WHERE {bound.sql})"
+        )
+    limit = query.arg(first + 1)
+    if searched and reader.dialect == "postgres" and query.indexed:
+        # The trigram indexes find the matches; only their sort keys are
+        # sorted, and only one page of rows is read in full.
+        text = (
+            f"WITH found AS MATERIALIZED (SELECT practice_id, {ORDER} FROM patient"
+            f" WHERE {matching}),"
+            f" page AS (SELECT {ORDER} FROM found{' WHERE ' + keyset if keyset else ''}"
+            f" ORDER BY {ORDER} LIMIT {limit})"
+            f" SELECT {_columns(columns, 'p.')}"
+            f"{', (SELECT count(*) FROM found) AS total_count' if count else ''}"
+            " FROM page JOIN patient p ON p.id = page.id"
+            " ORDER BY page.last_name_key, page.first_name_key, page.id"
+        )
+    else:
+        total = f", (SELECT count(*) FROM patient WHERE {matching}) AS total_count"
+        text = (
+            f"SELECT {_columns(columns)}{total if count else ''}"
+            f" FROM patient WHERE {matching}{' AND ' + keyset if keyset else ''}"
+            f" ORDER BY {ORDER} LIMIT {limit}"
+        )
+    rows = await reader.fetch(_statement(text), *query.args)
     total = None
     if count:
-        counted = await reader.fetch(
-            _statement(f"SELECT count(*) AS total FROM patient WHERE {matching.sql}"),  # noqa: S608
-            *matching.args,
-        )
-        total = int(counted[0]["total"])
-    page = _Where()
-    page.args = list(matching.args)
-    page.conditions = list(matching.conditions)
-    if after is not None:
-        anchor_id = cursors.decode_cursor(CURSOR_KIND, after)
-        anchor = _Where().visible_to(viewer)
-        anchor.conditions.append(f"id = {anchor.arg(anchor_id)}")
-        anchors = await reader.fetch(
-            _statement(f"SELECT last_name_key, first_name_key, id FROM patient WHERE {anchor.sql}"),  # noqa: S608
-            *anchor.args,
-        )
-        if not anchors:
-            raise BadInput("`after` is not a cursor from this list.")
-        row = anchors[0]
-        # The whole index prefix in one row comparison, so the index serves it.
-        practice = page.arg(viewer.practice_id)
-        bound = ", ".join(page.arg(row[key]) for key in ("last_name_key", "first_name_key", "id"))
-        page.conditions.append(f"(practice_id, {ORDER}) > ({practice}, {bound})")
-    limit = page.arg(first + 1)
-    rows = await reader.fetch(
-        _statement(
-            f"SELECT {_columns(columns)} FROM patient WHERE {page.sql} ORDER BY {ORDER} "  # noqa: S608
-            f"LIMIT {limit}"
-        ),
-        *page.args,
-    )
+        total = int(rows[0]["total_count"]) if rows else 0
+    if not rows and anchor is not None:
+        total = await _after_an_empty_page(reader, viewer, matching, matching_args, anchor, count)
     return PatientPage(
         patients=list(rows[:first]), has_next_page=len(rows) > first, total_count=total
     )
+
+
+async def _after_an_empty_page(
+    reader: Reader,
+    viewer: Viewer,
+    matching: str,
+    matching_args: list[Any],
+    anchor: uuid.UUID,
+    count: bool,
+) -> int | None:
+    """Past the last row, or a cursor that is not from this list? And the count."""
+    known = _Where().visible_to(viewer)
+    known.conditions.append(f"id = {known.arg(anchor)}")
+    if not await reader.fetch(_statement(f"SELECT id FROM patient WHERE {known.sql}"), *known.args):
+        raise BadInput("`after` is not a cursor from this list.")
+    if not count:
+        return None
+    counted = await reader.fetch(
+        _statement(f"SELECT count(*) AS total_count FROM patient WHERE {matching}"),
+        *matching_args,
+    )
+    return int(counted[0]["total_count"])
