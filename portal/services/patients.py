@@ -373,14 +373,14 @@ async def _page(
             " ORDER BY page.last_name_key, page.first_name_key, page.id"
         )
     else:
-        total = f", (SELECT count(*) FROM patient WHERE {matching}) AS total_count"
+        counted = f", (SELECT count(*) FROM patient WHERE {matching}) AS total_count"
         text = (
-            f"SELECT {_columns(columns)}{total if count else ''}"
+            f"SELECT {_columns(columns)}{counted if count else ''}"
             f" FROM patient WHERE {matching}{' AND ' + keyset if keyset else ''}"
             f" ORDER BY {ORDER} LIMIT {limit}"
         )
     rows = await reader.fetch(_statement(text), *query.args)
-    total = None
+    total: int | None = None
     if count:
         total = int(rows[0]["total_count"]) if rows else 0
     if not rows and anchor is not None:
