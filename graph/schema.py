@@ -17,24 +17,25 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
-from graph.audit.queries import audit_events
+from graph.audit.queries import audit_events, fetch_audit_events
 from graph.auth.mutations.change_password import change_password
 from graph.auth.mutations.login import login
 from graph.auth.mutations.logout import logout
 from graph.auth.mutations.request_verification_code import request_verification_code
 from graph.auth.mutations.reset_password import reset_password
 from graph.auth.mutations.verify_reset_code import verify_reset_code
-from graph.auth.queries import me
+from graph.auth.queries import fetch_me, me
 from graph.errors import TopLevelError
+from graph.execution.specs import Root, compiled
 from graph.limits import document_limits
 from graph.patients.mutations.create_patient import create_patient
 from graph.patients.mutations.update_patient import update_patient
-from graph.patients.queries import patient, patients
+from graph.patients.queries import fetch_patient, fetch_patients, patient, patients
 from graph.permissions import IsAdmin, IsSignedIn, IsStaff
 from graph.portal.mutations.create_account import create_account
 from graph.portal.mutations.generate_reset_link import generate_reset_link
 from graph.portal.mutations.send_invitation import send_invitation
-from graph.portal.queries import invitation
+from graph.portal.queries import fetch_invitation, invitation
 from portal.db import is_unavailable
 from portal.http import UNAVAILABLE_MESSAGE
 from portal.settings import Settings
@@ -45,28 +46,34 @@ logger = logging.getLogger("portal.graphql")
 @strawberry.type
 class Query:
     me = strawberry.field(
-        resolver=me, description="The signed-in account, or null when the caller is not signed in."
+        resolver=me,
+        description="The signed-in account, or null when the caller is not signed in.",
+        metadata=compiled(Root(fetch_me)),
     )
     patients = strawberry.field(
         resolver=patients,
         permission_classes=[IsStaff],
+        metadata=compiled(Root(fetch_patients)),
         description="ADMIN and CLINICIAN. The caller's practice's patients, ordered by last "
         "name, then first name. `search` matches any part of the name, the email or the phone "
         "number, ignoring case. `first` is between 1 and 100.",
     )
     patient = strawberry.field(
         resolver=patient,
+        metadata=compiled(Root(fetch_patient)),
         description="Staff of the patient's practice, or the patient themself; null when not "
         "found or not visible.",
     )
     audit_events = strawberry.field(
         resolver=audit_events,
         permission_classes=[IsAdmin],
+        metadata=compiled(Root(fetch_audit_events)),
         description="ADMIN. The practice's audit trail, newest first; only the events about "
         "one patient when `patientId` is given. `first` is between 1 and 100.",
     )
     invitation = strawberry.field(
         resolver=invitation,
+        metadata=compiled(Root(fetch_invitation)),
         description="Anyone. What a sign-up link is for; null when the token is unknown.",
     )
 

@@ -1,4 +1,6 @@
-"""The GraphQL HTTP endpoint: authenticates the bearer token into the context."""
+"""The GraphQL HTTP endpoint: a compiled plan when the request has one, the
+standard (Strawberry) executor for everything else; both authenticate the
+bearer token into their context."""
 
 from __future__ import annotations
 
@@ -6,17 +8,24 @@ import json
 import re
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
+from graphql.execution.values import get_variable_values
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from graph.context import Context
+from graph.execution.planner import Planner
+from graph.execution.runner import run
+from graph.execution.specs import NotCompiled
+from graph.execution.specs import Request as ExecutionRequest
 from graph.schema import build_schema
+from portal.db import reading
 from portal.http import RETRY_AFTER_SECONDS, error_body
 from portal.request_context import current_request
 from portal.services.sessions import viewer_for_token
@@ -53,7 +62,11 @@ class PortalGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         assert isinstance(request, Request)
         assert isinstance(response, Response)
-        viewer = await viewer_for_token(bearer_token(request), self.settings)
+        state = request.scope.get("state", {})
+        if "viewer" in state:
+            viewer = state["viewer"]  # looked up already by the compiled path
+        else:
+            viewer = await viewer_for_token(bearer_token(request), self.settings)
         return Context(request=request, response=response, settings=self.settings, viewer=viewer)
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
@@ -125,3 +138,115 @@ _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
 def _without_suggestions(message: str) -> str:
     """In production no message may hint at a field, argument or type name."""
     return _SUGGESTION.sub("", message)
+
+
+class GraphQLEndpoint:
+    """POST /graphql tries a compiled plan first (`graph.execution`); whatever
+    a plan cannot answer exactly goes to the standard executor, with the body
+    already read handed on as it came."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.standard = PortalGraphQL(settings)
+        self.planner = Planner(self.standard.schema._schema, settings)  # type: ignore[attr-defined]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not self.settings.compiled_execution
+        ):
+            await self.standard(scope, receive, send)
+            return
+        body = await _body(receive)
+        answer = await self.compiled(scope, body)
+        info = current_request.get()
+        if info is not None:
+            info.executor = "standard" if answer is None else "compiled"
+        if answer is None:
+            await self.standard(scope, _replay(body), send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(answer)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer})
+
+    async def compiled(self, scope: Scope, body: bytes) -> bytes | None:
+        """The response of a compiled plan, or None for the standard executor."""
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(payload, dict):
+            return None
+        query, name = payload.get("query"), payload.get("operationName")
+        variables = payload.get("variables") or {}
+        if not isinstance(query, str) or not isinstance(variables, dict):
+            return None
+        if not isinstance(payload.get("extensions") or {}, dict):
+            return None
+        if name is not None and not isinstance(name, str):
+            return None
+        prepared = self.planner.prepare(query)
+        operation = prepared.operation(name) if prepared is not None else None
+        if prepared is None or operation is None:
+            return None
+        coerced = get_variable_values(
+            self.planner.schema, operation.variable_definitions or (), variables
+        )
+        if isinstance(coerced, list):
+            return None  # variable errors: the standard executor words them
+        plan = self.planner.plan(prepared, operation, coerced)
+        if plan is None:
+            return None
+        info = current_request.get()
+        if info is not None and name is not None:
+            info.operation = name
+        async with reading() as reader:
+            viewer = await viewer_for_token(bearer_token_of(scope), self.settings, reader)
+            scope.setdefault("state", {})["viewer"] = viewer
+            try:
+                data = await run(plan, coerced, ExecutionRequest(viewer, reader, self.settings))
+            except NotCompiled:
+                return None
+        return orjson.dumps({"data": data})
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def bearer_token_of(scope: Scope) -> str:
+    for key, value in scope.get("headers", []):
+        if key == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else ""
+    return ""

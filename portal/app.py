@@ -48,7 +48,7 @@ def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
     """The service. `watch_signals` (under `portal serve` only) starts the
     graceful shutdown the moment SIGTERM arrives, not after requests drain."""
     # Imported here so the core never depends on the API layer at import time.
-    from graph.view import PortalGraphQL
+    from graph.view import GraphQLEndpoint
 
     shutdown = Shutdown(settings.shutdown_grace_seconds)
     mail_worker: DeliveryWorker | None = None
@@ -103,7 +103,7 @@ def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
             headers=problem.headers,
         )
 
-    graphql = PortalGraphQL(settings)
+    graphql = GraphQLEndpoint(settings)
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -267,6 +267,7 @@ class Edge:
                 "method": scope["method"],
                 "path": scope["path"],
                 "operation": info.operation,
+                "executor": info.executor,
                 "status": status,
                 "outcome": info.outcome if status < 400 else "rejected",
                 "error_codes": info.error_codes,

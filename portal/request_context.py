@@ -3,6 +3,7 @@ it that record where an action came from (audit trail, per-address limits)."""
 
 from __future__ import annotations
 
+import asyncio
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -13,10 +14,14 @@ class RequestInfo:
     client_ip: str
     user_agent: str
     operation: str | None = None
+    # Which executor answered a GraphQL request: "compiled" or "standard".
+    executor: str | None = None
     outcome: str = "ok"
     error_codes: list[str] = field(default_factory=list)
-    # Audit actions written once per request at most (refusals in bulk).
-    audited_once: set[str] = field(default_factory=set)
+    # Audit actions written once per request at most (refusals in bulk), and
+    # the write of each, which every later refusal waits for: the response
+    # never leaves before its audit row is stored.
+    audited_once: dict[str, asyncio.Future[None]] = field(default_factory=dict)
 
 
 current_request: ContextVar[RequestInfo | None] = ContextVar("current_request", default=None)

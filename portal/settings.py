@@ -77,6 +77,8 @@ class Settings:
     # From SIGTERM to exit: requests in flight finish, the mail worker ends
     # after the message it is sending and hands back the rest.
     shutdown_grace_seconds: int = 20
+    # Queries run as compiled plans where they can (off: the standard executor only).
+    compiled_execution: bool = True
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
@@ -165,6 +167,7 @@ class Settings:
             db_pool_size=_int(env, "PORTAL_DB_POOL_SIZE", 10, 1, 500),
             db_statement_timeout_ms=statement_timeout_ms,
             shutdown_grace_seconds=_int(env, "PORTAL_SHUTDOWN_GRACE_SECONDS", 20, 1, 600),
+            compiled_execution=_bool(env, "PORTAL_COMPILED_EXECUTION", True),
             cors_origins=_origins(env.get("PORTAL_CORS_ORIGINS", "")),
             trusted_proxies=_networks(env.get("PORTAL_TRUSTED_PROXIES", "")),
         )
@@ -204,6 +207,7 @@ KNOWN_VARIABLES = frozenset(
         "PORTAL_DB_POOL_SIZE",
         "PORTAL_DB_STATEMENT_TIMEOUT_MS",
         "PORTAL_SHUTDOWN_GRACE_SECONDS",
+        "PORTAL_COMPILED_EXECUTION",
         "PORTAL_CORS_ORIGINS",
         "PORTAL_TRUSTED_PROXIES",
     }

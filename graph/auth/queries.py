@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from graph.auth.types import AccountType
 from graph.context import Info
-from portal.services.accounts import get_account
+from graph.execution.planner import FieldPlan
+from graph.execution.specs import Request
+from portal.services.accounts import account_row, get_account
 
 
 async def me(info: Info) -> AccountType | None:
@@ -10,3 +15,9 @@ async def me(info: Info) -> AccountType | None:
     if viewer is None:
         return None
     return AccountType.from_model(await get_account(viewer.account_id))
+
+
+async def fetch_me(request: Request, args: Mapping[str, Any], selection: FieldPlan) -> Any:
+    if request.viewer is None:
+        return None
+    return await account_row(request.viewer.account_id, request.reader)

@@ -9,10 +9,15 @@ from typing import Any
 import strawberry
 
 from graph.context import Info
+from graph.execution.planner import FieldPlan
+from graph.execution.specs import Batch, Request, compiled
 from graph.patients.types import PatientType
 from models import Account
 from models import Role as ModelRole
+from portal.db import Row
 from portal.services.access import find_visible_patient
+from portal.services.patients import visible_patients_by_id
+from portal.services.practices import practices_by_id
 
 
 @strawberry.enum
@@ -28,6 +33,22 @@ class Role(Enum):
     PATIENT = strawberry.enum_value(
         ModelRole.PATIENT.value,
         description="A patient (client) signed in to the portal; sees only themself.",
+    )
+
+
+async def practices_of(
+    request: Request, accounts: list[Any], args: Mapping[str, Any], selection: FieldPlan
+) -> list[Row]:
+    return await practices_by_id([a["practice_id"] for a in accounts], request.reader)
+
+
+async def patients_of(
+    request: Request, accounts: list[Any], args: Mapping[str, Any], selection: FieldPlan
+) -> list[Row | None]:
+    if request.viewer is None:
+        return [None for _ in accounts]
+    return await visible_patients_by_id(
+        request.viewer, [a["patient_id"] for a in accounts], selection.keys(), request.reader
     )
 
 
@@ -52,11 +73,14 @@ class AccountType:
     practice_id: strawberry.Private[uuid.UUID]
     patient_id: strawberry.Private[uuid.UUID | None]
 
-    @strawberry.field
+    @strawberry.field(metadata=compiled(Batch(practices_of, needs=("practice_id",))))
     async def practice(self, info: Info) -> PracticeType:
         return PracticeType.from_row(await info.context.loaders.practice.load(self.practice_id))
 
-    @strawberry.field(description="The patient profile behind a PATIENT account; null for staff.")
+    @strawberry.field(
+        description="The patient profile behind a PATIENT account; null for staff.",
+        metadata=compiled(Batch(patients_of, needs=("patient_id",))),
+    )
     async def patient(self, info: Info) -> PatientType | None:
         viewer = info.context.viewer
         if self.patient_id is None or viewer is None:

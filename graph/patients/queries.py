@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import strawberry
 
 from graph.context import Info, is_selected
 from graph.errors import BadUserInput
+from graph.execution.planner import FieldPlan
+from graph.execution.specs import Request
 from graph.patients.types import PageInfo, PatientConnection, PatientEdge, PatientType
 from portal.services import patients as service
-from portal.services.access import find_visible_patient
+from portal.services.access import find_visible_patient, parse_id
 from portal.services.errors import BadInput
 
 
@@ -44,3 +49,31 @@ async def patient(info: Info, id: strawberry.ID) -> PatientType | None:
         return None
     found = await find_visible_patient(viewer, id)
     return PatientType.from_model(found) if found is not None else None
+
+
+# --- compiled plans (graph.execution): the same services, the columns the plan reads
+
+
+async def fetch_patients(request: Request, args: Mapping[str, Any], selection: FieldPlan) -> Any:
+    assert request.viewer is not None  # the plan has decided IsStaff
+    node = selection.child("edges", "node")
+    return await service.list_patients(
+        request.viewer,
+        search=args.get("search"),
+        first=args["first"],
+        after=args.get("after"),
+        columns=node.keys() if node is not None else (),
+        count=selection.child("totalCount") is not None,
+        reader=request.reader,
+    )
+
+
+async def fetch_patient(request: Request, args: Mapping[str, Any], selection: FieldPlan) -> Any:
+    viewer = request.viewer
+    parsed = parse_id(args["id"])
+    if viewer is None or parsed is None:
+        return None
+    [row] = await service.visible_patients_by_id(
+        viewer, [parsed], selection.keys(), reader=request.reader
+    )
+    return row

@@ -3,17 +3,27 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any
 
 import strawberry
 
 from graph.context import Info
+from graph.execution.planner import FieldPlan
+from graph.execution.specs import SAME_SOURCE, Batch, Compute, Request, compiled
 from graph.permissions import IsAdminOfPatientPractice, IsStaffOrSelf
 from graph.portal.types import PatientPortal
 from models import Patient
-from portal.services.patients import PATIENT_COLUMNS
+from portal.services.patients import PATIENT_COLUMNS, encode_cursor
+from portal.services.portal_access import PortalState, portal_states
 
 PRIVATE = "Staff of the practice, or the patient themself."
+
+
+async def portal_states_of(
+    request: Request, rows: list[Any], args: Mapping[str, Any], selection: FieldPlan
+) -> list[PortalState]:
+    return await portal_states([row["id"] for row in rows], request.reader)
 
 
 @strawberry.type(name="Patient")
@@ -33,6 +43,7 @@ class PatientType:
     @strawberry.field(
         description="ADMIN only: portal access for this patient.",
         permission_classes=[IsAdminOfPatientPractice],
+        metadata=compiled(Batch(portal_states_of, needs=("id",))),
     )
     async def portal(self, info: Info) -> PatientPortal:
         return PatientPortal.from_state(
@@ -58,6 +69,8 @@ class PatientType:
         return cls.from_row({column: getattr(patient, column) for column in PATIENT_COLUMNS})
 
 
+# Compiled plans read a page's `has_next_page` and `end_cursor` from the
+# service's page object, and each edge from its row.
 @strawberry.type
 class PageInfo:
     has_next_page: bool
@@ -66,12 +79,14 @@ class PageInfo:
 
 @strawberry.type
 class PatientEdge:
-    cursor: str
-    node: PatientType
+    cursor: str = strawberry.field(
+        metadata=compiled(Compute(lambda row: encode_cursor(row["id"]), needs=("id",)))
+    )
+    node: PatientType = strawberry.field(metadata=compiled(SAME_SOURCE))
 
 
 @strawberry.type
 class PatientConnection:
-    edges: list[PatientEdge]
-    page_info: PageInfo
-    total_count: int
+    edges: list[PatientEdge] = strawberry.field(metadata=compiled(Compute(attrgetter("patients"))))
+    page_info: PageInfo = strawberry.field(metadata=compiled(SAME_SOURCE))
+    total_count: int = strawberry.field(metadata=compiled(Compute(attrgetter("total_count"))))

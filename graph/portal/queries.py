@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from graph.context import Info
+from graph.execution.planner import FieldPlan
+from graph.execution.specs import Request
 from graph.portal.types import InvitationPreview
 from portal.services import invitations
 
@@ -15,3 +20,7 @@ async def invitation(info: Info, token: str) -> InvitationPreview | None:
         expires_at=preview.expires_at,
         usable=preview.usable,
     )
+
+
+async def fetch_invitation(request: Request, args: Mapping[str, Any], selection: FieldPlan) -> Any:
+    return await invitations.preview_invitation(args["token"], request.settings)

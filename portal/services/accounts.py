@@ -9,6 +9,7 @@ from tortoise.exceptions import IntegrityError
 
 from models import Account, AuditAction, Practice, Role
 from portal import clock
+from portal.db import AS_UUID, Reader, Row, Sql
 from portal.services import audit, passwords, throttling
 from portal.services.emails import normalize_email, valid_email
 from portal.services.errors import (
@@ -120,3 +121,14 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
 
 async def get_account(account_id: uuid.UUID) -> Account:
     return await Account.get(id=account_id)
+
+
+ACCOUNT_BY_ID = Sql(
+    "SELECT id, email, role, practice_id, patient_id FROM account WHERE id = $1",
+    types={"id": AS_UUID, "practice_id": AS_UUID, "patient_id": AS_UUID},
+)
+
+
+async def account_row(account_id: uuid.UUID, reader: Reader) -> Row | None:
+    rows = await reader.fetch(ACCOUNT_BY_ID, account_id)
+    return rows[0] if rows else None

@@ -3,13 +3,15 @@ when, and from where. Never passwords, tokens, codes or health details."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
-
-from tortoise.expressions import Q
+from functools import lru_cache
+from typing import Any
 
 from models import AuditAction, AuditEvent, Role
 from portal import clock
+from portal.db import AS_DATETIME, AS_UUID, Reader, Row, Sql, reading
 from portal.request_context import client_ip, current_request, user_agent
 from portal.services import cursors
 from portal.services.access import Viewer
@@ -35,9 +37,22 @@ async def record(
     """Appends an event; call inside the transaction of the change it records."""
     request = current_request.get()
     if action in ONCE_PER_REQUEST and request is not None:
-        if action.value in request.audited_once:
-            return
-        request.audited_once.add(action.value)
+        if action.value not in request.audited_once:
+            request.audited_once[action.value] = asyncio.ensure_future(
+                _write(action, practice_id, account_id, role, patient_id)
+            )
+        await asyncio.shield(request.audited_once[action.value])
+        return
+    await _write(action, practice_id, account_id, role, patient_id)
+
+
+async def _write(
+    action: AuditAction,
+    practice_id: uuid.UUID | None,
+    account_id: uuid.UUID | None,
+    role: Role | None,
+    patient_id: uuid.UUID | None,
+) -> None:
     await AuditEvent.create(
         practice_id=practice_id,
         account_id=account_id,
@@ -62,36 +77,94 @@ async def record_for(
     )
 
 
+EVENT_COLUMNS = (
+    "id",
+    "action",
+    "occurred_at",
+    "account_id",
+    "role",
+    "patient_id",
+    "client_ip",
+    "user_agent",
+)
+EVENT_TYPES = {
+    "id": AS_UUID,
+    "occurred_at": AS_DATETIME,
+    "account_id": AS_UUID,
+    "patient_id": AS_UUID,
+}
+
+
 @dataclass(frozen=True)
 class AuditPage:
-    events: list[AuditEvent]
+    events: list[Row]
     has_next_page: bool
 
+    @property
+    def end_cursor(self) -> str | None:
+        return encode_cursor(self.events[-1]["id"]) if self.events else None
 
-def encode_cursor(event: AuditEvent) -> str:
-    return cursors.encode_cursor(CURSOR_KIND, event.id)
+
+def encode_cursor(event_id: object) -> str:
+    return cursors.encode_cursor(CURSOR_KIND, event_id)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=32)
+def _statement(text: str) -> Sql:
+    return Sql(text, types=EVENT_TYPES)
 
 
 async def list_events(
-    viewer: Viewer, *, patient_id: str | None, first: int, after: str | None
+    viewer: Viewer,
+    *,
+    patient_id: str | None,
+    first: int,
+    after: str | None,
+    reader: Reader | None = None,
 ) -> AuditPage:
     """The practice's events, newest first, optionally about one patient."""
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise BadInput(f"`first` must be between 1 and {MAX_PAGE_SIZE}.")
-    events = AuditEvent.filter(practice_id=viewer.practice_id)
+    args: list[Any] = [viewer.practice_id]
+    where = "practice_id = $1"
     if patient_id is not None:
         try:
-            events = events.filter(patient_id=uuid.UUID(patient_id))
+            args.append(uuid.UUID(patient_id))
         except ValueError:
             raise BadInput("`patientId` is not a patient id.") from None
-    page = events
-    if after is not None:
-        anchor = await events.get_or_none(id=cursors.decode_cursor(CURSOR_KIND, after))
-        if anchor is None:
-            raise BadInput("`after` is not a cursor from this list.")
-        page = page.filter(
-            Q(occurred_at__lt=anchor.occurred_at)
-            | Q(occurred_at=anchor.occurred_at, id__lt=anchor.id)
+        where += " AND patient_id = $2"
+    anchor = cursors.decode_cursor(CURSOR_KIND, after) if after is not None else None
+    if reader is None:
+        async with reading() as reader:
+            return await _page(reader, where, args, first, anchor)
+    return await _page(reader, where, args, first, anchor)
+
+
+async def _page(
+    reader: Reader, where: str, args: list[Any], first: int, anchor: uuid.UUID | None
+) -> AuditPage:
+    page_args = list(args)
+    keyset = ""
+    if anchor is not None:
+        page_args.append(anchor)
+        keyset = (
+            " AND (occurred_at, id) < (SELECT occurred_at, id FROM audit_event"
+            f" WHERE {where} AND id = ${len(page_args)})"
         )
-    rows = await page.order_by("-occurred_at", "-id").limit(first + 1)
+    page_args.append(first + 1)
+    rows = await reader.fetch(
+        _statement(
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM audit_event WHERE {where}{keyset}"
+            f" ORDER BY occurred_at DESC, id DESC LIMIT ${len(page_args)}"
+        ),
+        *page_args,
+    )
+    if not rows and anchor is not None:
+        known = await reader.fetch(
+            _statement(f"SELECT id FROM audit_event WHERE {where} AND id = ${len(args) + 1}"),
+            *args,
+            anchor,
+        )
+        if not known:
+            raise BadInput("`after` is not a cursor from this list.")
     return AuditPage(events=list(rows[:first]), has_next_page=len(rows) > first)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -295,8 +296,12 @@ def _statement(text: str) -> Sql:
 class PatientPage:
     patients: list[Row]
     has_next_page: bool
-    # None when it was not asked for: counting costs a statement of its own.
+    # None when it was not asked for.
     total_count: int | None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return encode_cursor(self.patients[-1]["id"]) if self.patients else None
 
 
 def _columns(wanted: Iterable[str], table: str = "") -> str:
@@ -410,3 +415,31 @@ async def _after_an_empty_page(
         *matching_args,
     )
     return int(counted[0]["total_count"])
+
+
+async def visible_patients_by_id(
+    viewer: Viewer,
+    ids: Sequence[uuid.UUID | None],
+    columns: Iterable[str] = PATIENT_COLUMNS,
+    reader: Reader | None = None,
+) -> list[Row | None]:
+    """The rows of these patients, in order; None for any the viewer may not see."""
+    wanted = [str(i) for i in ids if i is not None]
+    if not wanted:
+        return [None for _ in ids]
+    if reader is None:
+        async with reading() as reader:
+            return await visible_patients_by_id(viewer, ids, columns, reader)
+    query = _Where().visible_to(viewer)
+    if reader.dialect == "postgres":
+        query.conditions.append(f"id = ANY({query.arg(wanted)}::uuid[])")
+    else:
+        query.conditions.append(
+            f"id IN (SELECT value FROM json_each({query.arg(json.dumps(wanted))}))"
+        )
+    rows = await reader.fetch(
+        _statement(f"SELECT {_columns([*columns, 'id'])} FROM patient WHERE {query.sql}"),
+        *query.args,
+    )
+    found = {str(row["id"]): row for row in rows}
+    return [found.get(str(i)) if i is not None else None for i in ids]

@@ -1,0 +1,412 @@
+"""From a document to an execution plan.
+
+A document is parsed and validated once, with every rule and limit the
+standard executor applies, and kept by its hash. A plan is made for one of its
+query operations: fields collected (fragments merged, `@skip`/`@include`
+decided), each field bound to how it is read (`graph.execution.specs`), its
+permissions and how its value is written. Plans depend on variables only
+through `@skip`/`@include`, so most documents have exactly one.
+
+Anything a plan cannot do exactly as the standard executor would (mutations,
+introspection, abstract types, a field resolved without a compiled spec, a
+document that does not validate) gives no plan, and the request runs on the
+standard executor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
+from typing import Any
+
+import asyncpg
+from graphql import (
+    DirectiveNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLEnumType,
+    GraphQLError,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    GraphQLString,
+    OperationDefinitionNode,
+    OperationType,
+    VariableNode,
+    Visitor,
+    parse,
+    specified_rules,
+    validate,
+    visit,
+)
+from graphql.execution.collect_fields import (
+    FieldDetails,
+    FragmentDetails,
+    collect_fields,
+    collect_subfields,
+)
+from graphql.execution.values import VariableValues, get_argument_values
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
+
+from graph.execution.specs import KEY, Batch, Compute, NotCompiled, Root
+from graph.limits import shape_problem
+from graph.permissions import FieldPermission
+from portal.settings import Settings
+
+# Sources read by key: rows from the database. Anything else by attribute.
+ROW_TYPES = (dict, asyncpg.Record)
+
+ATTRIBUTE, COMPUTED, BATCHED, ROOT, TYPENAME = range(5)
+
+
+def serialize_string(value: Any) -> Any:
+    return value if type(value) is str else GraphQLString.serialize(value)
+
+
+def _serializer(scalar: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any] | None:
+    """How a leaf is written, as the standard executor writes it; None: as it is."""
+    if isinstance(scalar, GraphQLScalarType):
+        if scalar.name == "String":
+            return serialize_string
+        if scalar.name == "ID":
+            return str
+    return scalar.serialize
+
+
+@dataclass(eq=False)
+class ObjectPlan:
+    """The fields selected on one object type."""
+
+    type_name: str
+    fields: list[FieldPlan]
+    # Permissions of its fields, each asked once per page of sources.
+    permissions: list[FieldPermission]
+    # Generated writers of this selection, by whether sources are read by key.
+    builders: dict[bool, Any] = field(default_factory=dict)
+
+    def child(self, *names: str) -> FieldPlan | None:
+        """The first selected field with this schema name (and so on down)."""
+        plan: ObjectPlan | None = self
+        found: FieldPlan | None = None
+        for name in names:
+            found = next((f for f in plan.fields if f.name == name), None) if plan else None
+            if found is None:
+                return None
+            plan = found.object
+        return found
+
+    def keys(self) -> set[str]:
+        """What the plan reads from each source: columns a root resolver must fetch."""
+        needed: set[str] = set()
+        for plan in self.fields:
+            if plan.kind == ATTRIBUTE:
+                needed.add(plan.python_name)
+            elif plan.spec is not None and hasattr(plan.spec, "needs"):
+                needed.update(plan.spec.needs)
+        for permission in self.permissions:
+            needed.update(permission.inputs)
+        return needed
+
+
+@dataclass(eq=False)
+class FieldPlan:
+    key: str  # the response key: the alias, or the name
+    name: str
+    python_name: str
+    kind: int
+    spec: Compute | Batch | Root | None
+    nullable: bool
+    # A list of what follows (lists of lists do not occur in this schema).
+    is_list: bool
+    item_nullable: bool
+    serialize: Callable[[Any], Any] | None
+    object: ObjectPlan | None
+    # Arguments: constant when no variable is used, else coerced per request.
+    definition: GraphQLField
+    node: FieldNode
+    constant_arguments: dict[str, Any] | None
+    getter: Callable[[Any], Any] | None = None
+
+    def arguments(self, variables: VariableValues) -> dict[str, Any]:
+        if self.constant_arguments is not None:
+            return self.constant_arguments
+        return get_argument_values(self.definition, self.node, variables)
+
+    def child(self, *names: str) -> FieldPlan | None:
+        return self.object.child(*names) if self.object is not None else None
+
+    def keys(self) -> set[str]:
+        return self.object.keys() if self.object is not None else set()
+
+
+@dataclass(eq=False)
+class OperationPlan:
+    root: ObjectPlan
+    root_permissions: dict[str, list[FieldPermission]]
+
+
+class _VariablesInDirectives(Visitor):
+    """Names of variables that @skip/@include read: a plan depends on them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def enter_directive(self, node: DirectiveNode, *_: object) -> None:
+        for argument in node.arguments or ():
+            if isinstance(argument.value, VariableNode):
+                self.names.add(argument.value.name.value)
+
+
+def _uses_variables(node: FieldNode) -> bool:
+    found = False
+
+    class Finder(Visitor):
+        def enter_variable(self, *_: object) -> None:
+            nonlocal found
+            found = True
+
+    for argument in node.arguments or ():
+        visit(argument, Finder())
+    return found
+
+
+@dataclass(eq=False)
+class Prepared:
+    """A parsed, validated document and the plans made from it."""
+
+    document: DocumentNode
+    operations: dict[str | None, OperationDefinitionNode]
+    fragments: dict[str, FragmentDetails]
+    directive_variables: frozenset[str]
+    plans: dict[tuple[str | None, tuple[Any, ...]], OperationPlan | None] = field(
+        default_factory=dict
+    )
+
+    def operation(self, name: str | None) -> OperationDefinitionNode | None:
+        if name is None:
+            return next(iter(self.operations.values())) if len(self.operations) == 1 else None
+        return self.operations.get(name)
+
+
+class Planner:
+    """Prepares documents and plans their operations, keeping both."""
+
+    MAX_DOCUMENTS = 2000
+
+    def __init__(self, schema: GraphQLSchema, settings: Settings) -> None:
+        self.schema = schema
+        self.settings = settings
+        self.rules = [*specified_rules, max_aliases_rule(settings.max_aliases)]
+        if settings.is_production:
+            self.rules.append(NoSchemaIntrospectionCustomRule)
+        self.documents: dict[str, Prepared | None] = {}
+
+    @staticmethod
+    def document_id(query: str) -> str:
+        return "sha256:" + hashlib.sha256(query.encode()).hexdigest()
+
+    def prepare(self, query: str, document_id: str | None = None) -> Prepared | None:
+        key = document_id or self.document_id(query)
+        if key in self.documents:
+            return self.documents[key]
+        prepared = self._prepare(query)
+        if len(self.documents) >= self.MAX_DOCUMENTS:
+            self.documents.clear()  # a flood of one-off documents must not grow memory
+        self.documents[key] = prepared
+        return prepared
+
+    def _prepare(self, query: str) -> Prepared | None:
+        settings = self.settings
+        try:
+            document = parse(query, max_tokens=settings.max_tokens)
+        except GraphQLError:
+            return None
+        if shape_problem(
+            document, settings.max_depth, settings.max_fields, settings.max_directives
+        ):
+            return None
+        if validate(self.schema, document, self.rules):
+            return None
+        operations = {
+            d.name.value if d.name else None: d
+            for d in document.definitions
+            if isinstance(d, OperationDefinitionNode)
+        }
+        fragments = {
+            d.name.value: FragmentDetails(d)
+            for d in document.definitions
+            if isinstance(d, FragmentDefinitionNode)
+        }
+        finder = _VariablesInDirectives()
+        visit(document, finder)
+        return Prepared(document, operations, fragments, frozenset(finder.names))
+
+    def plan(
+        self, prepared: Prepared, operation: OperationDefinitionNode, variables: VariableValues
+    ) -> OperationPlan | None:
+        signature = tuple(
+            (name, repr(variables.coerced.get(name)))
+            for name in sorted(prepared.directive_variables)
+        )
+        key = (operation.name.value if operation.name else None, signature)
+        if key not in prepared.plans:
+            try:
+                prepared.plans[key] = self._plan(prepared, operation, variables)
+            except NotCompiled:
+                prepared.plans[key] = None
+        return prepared.plans[key]
+
+    def _plan(
+        self, prepared: Prepared, operation: OperationDefinitionNode, variables: VariableValues
+    ) -> OperationPlan:
+        if operation.operation is not OperationType.QUERY:
+            raise NotCompiled("only queries are planned")
+        root_type = self.schema.query_type
+        assert root_type is not None
+        collected = collect_fields(self.schema, prepared.fragments, variables, root_type, operation)
+        if collected.new_defer_usages:
+            raise NotCompiled("@defer")
+        root = self._object(prepared, operation, variables, root_type, collected.grouped_field_set)
+        permissions = {
+            plan.key: self._permissions(root_type.fields[plan.name])
+            for plan in root.fields
+            if plan.kind != TYPENAME
+        }
+        # The root's own permissions are asked of the viewer alone, per field.
+        root.permissions = []
+        return OperationPlan(root=root, root_permissions=permissions)
+
+    def _object(
+        self,
+        prepared: Prepared,
+        operation: OperationDefinitionNode,
+        variables: VariableValues,
+        object_type: GraphQLObjectType,
+        grouped: Mapping[str, list[FieldDetails]],
+    ) -> ObjectPlan:
+        fields: list[FieldPlan] = []
+        permissions: list[FieldPermission] = []
+        for key, details in grouped.items():
+            node = details[0].node
+            name = node.name.value
+            if name == "__typename":
+                fields.append(self._typename(key, node, object_type))
+                continue
+            if name.startswith("__"):
+                raise NotCompiled("introspection")
+            definition = object_type.fields[name]
+            strawberry_field = definition.extensions["strawberry-definition"]
+            spec = (strawberry_field.metadata or {}).get(KEY)
+            if spec is None and strawberry_field.base_resolver is not None:
+                raise NotCompiled(f"{object_type.name}.{name} has no compiled spec")
+            for permission in self._permissions(definition):
+                if all(type(p) is not type(permission) for p in permissions):
+                    permissions.append(permission)
+            plan = self._field(key, name, strawberry_field.python_name, spec, definition, node)
+            named = _named(definition.type)
+            if isinstance(named, GraphQLObjectType):
+                sub = collect_subfields(
+                    self.schema, prepared.fragments, variables, operation, named, details
+                )
+                if sub.new_defer_usages:
+                    raise NotCompiled("@defer")
+                plan.object = self._object(
+                    prepared, operation, variables, named, sub.grouped_field_set
+                )
+            elif isinstance(named, GraphQLScalarType | GraphQLEnumType):
+                plan.serialize = _serializer(named)
+            else:
+                raise NotCompiled("abstract types are left to the standard executor")
+            fields.append(plan)
+        return ObjectPlan(type_name=object_type.name, fields=fields, permissions=permissions)
+
+    @staticmethod
+    def _permissions(definition: GraphQLField) -> list[FieldPermission]:
+        strawberry_field = definition.extensions["strawberry-definition"]
+        permissions = []
+        for permission_class in strawberry_field.permission_classes:
+            if not issubclass(permission_class, FieldPermission):
+                raise NotCompiled(f"{permission_class.__name__} cannot be decided by a plan")
+            permissions.append(permission_class())
+        return permissions
+
+    @staticmethod
+    def _typename(key: str, node: FieldNode, object_type: GraphQLObjectType) -> FieldPlan:
+        return FieldPlan(
+            key=key,
+            name="__typename",
+            python_name="__typename",
+            kind=TYPENAME,
+            spec=None,
+            nullable=False,
+            is_list=False,
+            item_nullable=False,
+            serialize=None,
+            object=None,
+            definition=None,  # type: ignore[arg-type]
+            node=node,
+            constant_arguments={},
+            getter=lambda _: object_type.name,
+        )
+
+    @staticmethod
+    def _field(
+        key: str,
+        name: str,
+        python_name: str,
+        spec: Any,
+        definition: GraphQLField,
+        node: FieldNode,
+    ) -> FieldPlan:
+        output: GraphQLOutputType = definition.type
+        nullable = not isinstance(output, GraphQLNonNull)
+        inner = output.of_type if isinstance(output, GraphQLNonNull) else output
+        is_list = isinstance(inner, GraphQLList)
+        item_nullable = True
+        if isinstance(inner, GraphQLList):
+            item = inner.of_type
+            item_nullable = not isinstance(item, GraphQLNonNull)
+            if isinstance(_strip(item), GraphQLList):
+                raise NotCompiled("lists of lists")
+        kinds = {Compute: COMPUTED, Batch: BATCHED, Root: ROOT, type(None): ATTRIBUTE}
+        return FieldPlan(
+            key=key,
+            name=name,
+            python_name=python_name,
+            kind=kinds[type(spec)],
+            spec=spec,
+            nullable=nullable,
+            is_list=is_list,
+            item_nullable=item_nullable,
+            serialize=None,
+            object=None,
+            definition=definition,
+            node=node,
+            constant_arguments=None
+            if _uses_variables(node)
+            else get_argument_values(definition, node),
+        )
+
+
+def _strip(output: Any) -> Any:
+    return output.of_type if isinstance(output, GraphQLNonNull) else output
+
+
+def _named(output: Any) -> Any:
+    while isinstance(output, GraphQLNonNull | GraphQLList):
+        output = output.of_type
+    return output
+
+
+def reader_for(source: Any, python_name: str) -> Callable[[Any], Any]:
+    """How a field is read from sources like this one."""
+    return itemgetter(python_name) if isinstance(source, ROW_TYPES) else attrgetter(python_name)
