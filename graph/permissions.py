@@ -8,7 +8,7 @@ place they are written down.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, NoReturn
 
 from strawberry.permission import BasePermission
@@ -48,15 +48,15 @@ class FieldPermission(BasePermission):
     def allows(self, viewer: Viewer, *inputs: Any) -> bool:
         raise NotImplementedError
 
-    def allows_page(
-        self, viewer: Viewer, sources: list[Any], read: Callable[[Any, str], Any]
-    ) -> bool:
-        decided: dict[tuple[Any, ...], bool] = {}
-        for source in sources:
-            inputs = tuple(str(read(source, name)) for name in self.inputs)
-            if inputs not in decided:
-                decided[inputs] = self.allows(viewer, *inputs)
-            if not decided[inputs]:
+    def allows_page(self, viewer: Viewer, column: Callable[[str], Iterable[Any]]) -> bool:
+        """For a page of sources: `column(name)` gives that input of every source."""
+        columns = [column(name) for name in self.inputs]
+        decided: dict[tuple[str, ...], bool] = {}
+        for inputs in zip(*columns, strict=True) if columns else [()]:
+            key = tuple(str(value) for value in inputs)
+            if key not in decided:
+                decided[key] = self.allows(viewer, *key)
+            if not decided[key]:
                 return False
         return True
 
@@ -103,12 +103,8 @@ class IsStaffOrSelf(FieldPermission):
         practice_id, patient_id = inputs
         return viewer.may_see_private_details(practice_id, patient_id)
 
-    def allows_page(
-        self, viewer: Viewer, sources: list[Any], read: Callable[[Any, str], Any]
-    ) -> bool:
+    def allows_page(self, viewer: Viewer, column: Callable[[str], Iterable[Any]]) -> bool:
         if not viewer.is_staff:
-            return super().allows_page(viewer, sources, read)
+            return super().allows_page(viewer, column)
         # Staff see every patient of their practice: one question per practice.
-        return all(
-            viewer.belongs_to(practice) for practice in {read(s, "practice_id") for s in sources}
-        )
+        return all(viewer.belongs_to(practice) for practice in set(column("practice_id")))

@@ -3,6 +3,7 @@ tests, and what the rest of the service knows of the database being away."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -60,6 +61,12 @@ def cause_name(problem: BaseException) -> str:
     return type(problem).__name__
 
 
+# How long the database must go on answering before the log says it is back:
+# as a server goes down, connections it has not closed yet still answer for a
+# moment after the first one failed.
+RECOVERY_CONFIRM_SECONDS = 0.5
+
+
 class Availability:
     """Says once when the database stops answering and once when it is back,
     however many requests, health checks and workers notice in between.
@@ -68,24 +75,47 @@ class Availability:
     def __init__(self) -> None:
         self.watching = False
         self.down_since: float | None = None
+        self.last_failure = 0.0
+        self.confirming = False
 
     def watch(self) -> None:
         self.watching = True
 
+    def forget(self) -> None:
+        """Back to "answering" (tests, between their outages)."""
+        self.down_since = None
+        self.last_failure = 0.0
+
     def failed(self, problem: BaseException) -> None:
-        if self.down_since is not None or not self.watching:
+        if not self.watching:
             return
-        self.down_since = time.monotonic()
+        self.last_failure = time.monotonic()
+        if self.down_since is not None:
+            return
+        self.down_since = self.last_failure
         logger.error(
             "The database is not answering (%s); requests answer 503 SERVICE_UNAVAILABLE "
             "and the service keeps retrying.",
             cause_name(problem),
         )
 
-    def answered(self) -> None:
-        if self.down_since is None:
+    def answered(self, asked_at: float) -> None:
+        """`asked_at` (time.monotonic()) is when the answered call was made:
+        only a call made after the last failure counts, and the outage is over
+        when no failure follows it for RECOVERY_CONFIRM_SECONDS."""
+        if self.down_since is None or asked_at <= self.last_failure or self.confirming:
             return
-        seconds = time.monotonic() - self.down_since
+        self.confirming = True
+        try:
+            asyncio.get_running_loop().call_later(RECOVERY_CONFIRM_SECONDS, self._confirm, asked_at)
+        except RuntimeError:  # no loop to wait on: take the answer's word
+            self._confirm(asked_at)
+
+    def _confirm(self, asked_at: float) -> None:
+        self.confirming = False
+        if self.down_since is None or self.last_failure >= asked_at:
+            return  # over already, or it failed again: the outage goes on
+        seconds = asked_at - self.down_since
         self.down_since = None
         logger.warning("The database is answering again after %.1f s.", seconds)
 
@@ -210,6 +240,35 @@ class Sql:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sqlite_text", _PLACEHOLDER.sub(r"?\1", self.sqlite or self.text))
+
+
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
+# One JSON object for a row: (key, column, constant) of each member.
+Rendering = Sequence[tuple[str, str | None, str | None]]
+
+
+def json_object(dialect: str, members: Rendering, columns: Sequence[str], table: str = "") -> str:
+    """SQL for the text of one JSON object made of the given columns (each in
+    `columns`) and constants, all names and constants checked to be plain
+    names, so nothing but known words reaches the statement."""
+    parts = []
+    for key, column, constant in members:
+        if not _NAME.fullmatch(key):
+            raise ValueError(f"not a plain name: {key!r}")
+        if column is not None:
+            if column not in columns:
+                raise ValueError(f"not a column here: {column!r}")
+            parts += [f"'{key}'", f"{table}{column}"]
+        else:
+            if constant is None or not _NAME.fullmatch(constant):
+                raise ValueError(f"not a plain name: {constant!r}")
+            parts += [
+                f"'{key}'",
+                f"'{constant}'::text" if dialect == "postgres" else f"'{constant}'",
+            ]
+    if dialect == "postgres":
+        return f"json_build_object({', '.join(parts)})::text"
+    return f"json_object({', '.join(parts)})"
 
 
 class Reader(Protocol):

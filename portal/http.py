@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import time
 import traceback
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
@@ -41,6 +42,7 @@ def client_ip(scope: Scope, settings: Settings) -> str:
     return _canonical(_forwarded_for(scope, settings, str(peer)))
 
 
+@lru_cache(maxsize=4096)
 def _canonical(address: str) -> str:
     """One spelling per address, without an IPv6 zone ("fe80::1%eth0")."""
     parsed = _parse(address.split("%", 1)[0])
@@ -81,7 +83,8 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-def _security_headers(settings: Settings, html: bool) -> list[tuple[bytes, bytes]]:
+@lru_cache(maxsize=4)
+def _security_headers(settings: Settings, html: bool) -> tuple[tuple[bytes, bytes], ...]:
     if html and not settings.is_production:
         # GraphiQL loads its scripts and styles from a CDN and runs inline code.
         csp = (
@@ -93,13 +96,13 @@ def _security_headers(settings: Settings, html: bool) -> list[tuple[bytes, bytes
         )
     else:
         csp = "default-src 'none'; frame-ancestors 'none'"
-    return [
+    return (
         (b"x-content-type-options", b"nosniff"),
         (b"cache-control", b"no-store"),
         (b"referrer-policy", b"no-referrer"),
         (b"x-frame-options", b"DENY"),
         (b"content-security-policy", csp.encode()),
-    ]
+    )
 
 
 async def _send_json(
@@ -145,7 +148,7 @@ class Edge:
             await self.app(scope, receive, send)
             return
         info = RequestInfo(
-            request_id=uuid.uuid4().hex[:16],
+            request_id=secrets.token_hex(8),
             client_ip=client_ip(scope, self.settings),
             user_agent=_header(scope, b"user-agent")[:200],
         )

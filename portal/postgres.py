@@ -20,6 +20,7 @@ the stock backend:
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -38,19 +39,30 @@ from portal.db import DatabaseBusy, DatabaseUnavailable, Sql, availability, stat
 # The database answering, but not in time: a statement or lock timeout.
 BUSY: tuple[type[BaseException], ...] = (asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError)
 # The database not answering at all: sockets refused, reset or silent
-# (OSError, TimeoutError), a connection closed under us, the server shutting
-# down or not yet accepting connections, too many connections.
+# (OSError, TimeoutError), a connection closed under us (asyncpg reports some
+# of those as its own internal state errors), the server shutting down or not
+# yet accepting connections, too many connections.
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.OperatorInterventionError,
     asyncpg.InsufficientResourcesError,
 )
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """What asyncpg runs on a connection given back to the pool, instead of its
+    four statements (CLOSE ALL, UNLISTEN *, RESET ALL, unlock advisory locks):
+    nothing, since the service opens no cursors outside transactions, listens
+    to nothing, changes no setting with SET and takes no advisory lock.
+    asyncpg still rolls back a transaction left open."""
+
+
 @contextlib.contextmanager
 def _translated() -> Iterator[None]:
+    asked_at = time.monotonic()
     try:
         yield
     except DatabaseBusy:
@@ -63,7 +75,7 @@ def _translated() -> Iterator[None]:
     except UNAVAILABLE as problem:
         availability.failed(problem)
         raise DatabaseUnavailable(type(problem).__name__) from problem
-    availability.answered()
+    availability.answered(asked_at)
 
 
 class PortalPostgresClient(AsyncpgDBClient):
@@ -76,6 +88,9 @@ class PortalPostgresClient(AsyncpgDBClient):
     async def _translate_exceptions(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         with _translated():
             return await super()._translate_exceptions(func, *args, **kwargs)
+
+    async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
+        return await asyncpg.create_pool(None, reset=_keep_session, **kwargs)
 
     async def take_connection(self) -> Any:
         """A connection from the pool, waited for at most `acquire_timeout`
@@ -181,7 +196,8 @@ class _PostgresReader:
     async def close(self) -> None:
         if self.held is not None:
             held, self.held, self.connection = self.held, None, None
-            await held.__aexit__(None, None, None)
+            with _translated():
+                await held.__aexit__(None, None, None)
 
 
 @contextlib.asynccontextmanager
@@ -189,8 +205,13 @@ async def postgres_reader(client: Any) -> AsyncIterator[_PostgresReader]:
     reader = _PostgresReader(client)
     try:
         yield reader
-    finally:
-        await reader.close()
+    except BaseException:
+        # What went wrong is the news; a connection that cannot be given back
+        # is closed by asyncpg and replaced later.
+        with contextlib.suppress(Exception):
+            await reader.close()
+        raise
+    await reader.close()
 
 
 client_class = PortalPostgresClient

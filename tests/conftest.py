@@ -158,7 +158,7 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
 async def clean_database(app: Starlette) -> AsyncIterator[None]:
     yield
     # What a test's outage taught the process is forgotten with its data.
-    db.availability.down_since = None
+    db.availability.forget()
     connection = connections.get("default")
     if connection.capabilities.dialect == "postgres":
         await connection.execute_script(f"TRUNCATE {', '.join(TABLES)} CASCADE")

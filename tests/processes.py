@@ -3,6 +3,7 @@ own pool, signals, a crash, a restart. Spoken to over real HTTP."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import signal
@@ -29,6 +30,7 @@ postgres_only = pytest.mark.skipif(
 SECRET_KEY = "process-test-only-key-" + "p" * 30
 STARTUP_SECONDS = 30
 COMMAND_SECONDS = 60
+_log_numbers = itertools.count()
 
 
 def with_database(url: str, name: str) -> str:
@@ -110,7 +112,7 @@ class Cluster:
             )
 
     def start(self, *args: str, **extra: str) -> subprocess.Popen[bytes]:
-        log = (self.directory / f"{args[0]}-{len(self.processes)}.log").open("wb")
+        log = (self.directory / f"{args[0]}-{next(_log_numbers)}.log").open("wb")
         process = subprocess.Popen(
             [str(PORTAL), *args],
             cwd=self.directory,

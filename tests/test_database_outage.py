@@ -51,6 +51,18 @@ LOCK_HOLDER = "outage-test-lock"
 NOT_ANSWERING = "The database is not answering"
 ANSWERING_AGAIN = "The database is answering again"
 
+
+async def logged(cluster: Cluster, server: subprocess.Popen[bytes], line: str) -> str:
+    """The server's log once it holds `line` (the all-clear is logged when
+    the database has gone on answering for a moment), or after 5 s."""
+    for _ in range(50):
+        log = cluster.log_of(server)
+        if line in log:
+            return log
+        await asyncio.sleep(0.1)
+    return cluster.log_of(server)
+
+
 LOGIN = """
 mutation ($practice: String!, $email: String!, $password: String!) {
   login(practice: $practice, email: $email, password: $password) {
@@ -311,7 +323,7 @@ async def test_an_outage_answers_503_to_every_caller_and_the_service_recovers_by
     patient_id = await create_patient(web, url, token, "after")
     await invite_until_sent(web, url, token, patient_id)
     await until_delivered(mailbox, "after@mail.example")
-    log = cluster.log_of(server)
+    log = await logged(cluster, server, ANSWERING_AGAIN)
     assert log.count(NOT_ANSWERING) == 1, log
     assert log.count(ANSWERING_AGAIN) == 1, log
     assert "Traceback" not in log
@@ -361,7 +373,7 @@ async def test_a_service_started_without_its_database_says_so_once_and_recovers(
     assert_unavailable(signed_in)
     assert_unavailable(login)
     assert await sign_in(web, url)
-    log = cluster.log_of(server)
+    log = await logged(cluster, server, ANSWERING_AGAIN)
     assert log.count(NOT_ANSWERING) == 1, log
     assert "keeps retrying" in log
     assert log.count(ANSWERING_AGAIN) == 1, log

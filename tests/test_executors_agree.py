@@ -64,7 +64,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning"),
     pytest.mark.filterwarnings(
         "ignore:Exception ignored in. <coroutine object "
-        "(GraphQLCoreConverter|PermissionExtension):pytest.PytestUnraisableExceptionWarning"
+        "(GraphQLCoreConverter|PermissionExtension|Executor):pytest.PytestUnraisableExceptionWarning"
     ),
 ]
 SEND_INVITATION = "mutation ($id: ID!) { sendInvitation(patientId: $id) { __typename } }"

@@ -385,3 +385,49 @@ async def test_a_list_with_portal_status_costs_the_same_queries_for_2_or_100(
     assert [i for i, s in enumerate(statuses) if s == "SIGNED_UP"] == [0, 50, 99]
     assert small_cost > 0
     assert large_cost == small_cost
+
+
+PLAIN_PAGE = """
+query Plain($first: Int!) {
+  patients(first: $first) { edges { node { id firstName lastName email phone dateOfBirth } } }
+}
+"""
+COUNTED_PAGE = """
+query Counted($first: Int!) {
+  patients(first: $first) {
+    totalCount
+    edges { cursor node { id firstName lastName email } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("operation", "statements"),
+    [
+        # The session, then the page (the count, when asked, is inside it).
+        (PLAIN_PAGE, 2),
+        (COUNTED_PAGE, 2),
+        # Portal states are one more statement for the whole page.
+        (PATIENTS_WITH_PORTAL, 3),
+    ],
+    ids=["fields", "totalCount and pageInfo", "portal"],
+)
+async def test_a_page_costs_the_same_statements_at_any_size(
+    admin: GraphQLClient,
+    practice: Practice,
+    sql_queries: QueryCounter,
+    operation: str,
+    statements: int,
+) -> None:
+    for n in range(60):
+        await make(practice, f"First{n:02}", f"Last{n:02}", email=f"p{n}@mail.example")
+    await admin.data(operation, first=1)  # the operation compiled, the session warm
+
+    for first in (1, 10, 50):
+        sql_queries.count = 0
+        data = await admin.data(operation, first=first)
+
+        assert len(data["patients"]["edges"]) == first
+        assert sql_queries.count == statements, (first, sql_queries.count)

@@ -16,11 +16,12 @@ double the wait).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from operator import attrgetter, itemgetter
 from typing import Any
 
 from graphql.execution.values import VariableValues
+from orjson import Fragment
 
 from graph.execution.planner import (
     ATTRIBUTE,
@@ -34,7 +35,7 @@ from graph.execution.planner import (
     OperationPlan,
     serialize_string,
 )
-from graph.execution.specs import Batch, Compute, NotCompiled, Request
+from graph.execution.specs import SAME_SOURCE, Batch, Compute, NotCompiled, Request
 from portal.db import DatabaseUnavailable
 
 Builder = Callable[[list[Any]], list[dict[str, Any]]]
@@ -124,16 +125,25 @@ async def _complete_items(
 
 async def complete_objects(
     plan: ObjectPlan, sources: list[Any], request: Request, variables: VariableValues
-) -> list[dict[str, Any]]:
+) -> list[Any]:
+    """The written objects (dicts, or JSON the database wrote) of a page of sources."""
     if not sources:
         return []
     by_key = isinstance(sources[0], ROW_TYPES)
     if plan.permissions:
-        read = _read_by_key if by_key else getattr
+        getter = itemgetter if by_key else attrgetter
         viewer = request.viewer
+
+        def column(name: str) -> Iterable[Any]:
+            return map(getter(name), sources)
+
         for permission in plan.permissions:
-            if viewer is None or not permission.allows_page(viewer, sources, read):
+            if viewer is None or not permission.allows_page(viewer, column):
                 raise NotCompiled("refused")
+    if by_key and plan.render is not None and sources[0].get(plan.render_alias) is not None:
+        # Written as JSON by the database already, in the statement that read it.
+        alias = plan.render_alias
+        return [Fragment(source[alias]) for source in sources]
     builder = _builder(plan, by_key)
     if builder is not None:
         return builder(sources)
@@ -146,6 +156,8 @@ async def complete_objects(
         if field.kind == ATTRIBUTE:
             read_field = (itemgetter if by_key else attrgetter)(field.python_name)
             values = [read_field(source) for source in sources]
+        elif field.spec is SAME_SOURCE:
+            values = sources
         elif field.kind == COMPUTED:
             assert isinstance(field.spec, Compute)
             compute = field.spec.fn
@@ -166,10 +178,6 @@ async def complete_objects(
         for result, value in zip(results, written, strict=True):
             result[key] = value
     return results
-
-
-def _read_by_key(source: Any, name: str) -> Any:
-    return source[name]
 
 
 def _builder(plan: ObjectPlan, by_key: bool) -> Builder | None:

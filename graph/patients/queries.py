@@ -7,7 +7,7 @@ import strawberry
 
 from graph.context import Info, is_selected
 from graph.errors import BadUserInput
-from graph.execution.planner import FieldPlan
+from graph.execution.planner import FieldPlan, rendering
 from graph.execution.specs import Request
 from graph.patients.types import PageInfo, PatientConnection, PatientEdge, PatientType
 from portal.services import patients as service
@@ -64,6 +64,7 @@ async def fetch_patients(request: Request, args: Mapping[str, Any], selection: F
         after=args.get("after"),
         columns=node.keys() if node is not None else (),
         count=selection.child("totalCount") is not None,
+        render=rendering(node),
         reader=request.reader,
     )
 
@@ -74,6 +75,6 @@ async def fetch_patient(request: Request, args: Mapping[str, Any], selection: Fi
     if viewer is None or parsed is None:
         return None
     [row] = await service.visible_patients_by_id(
-        viewer, [parsed], selection.keys(), reader=request.reader
+        viewer, [parsed], selection.keys(), reader=request.reader, render=rendering(selection)
     )
     return row

@@ -6,7 +6,7 @@ import json
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -17,7 +17,17 @@ from tortoise.transactions import in_transaction
 
 from models import Account, AuditAction, Patient, Practice
 from portal import clock
-from portal.db import AS_DATE, AS_DATETIME, AS_UUID, Reader, Row, Sql, reading
+from portal.db import (
+    AS_DATE,
+    AS_DATETIME,
+    AS_UUID,
+    Reader,
+    Rendering,
+    Row,
+    Sql,
+    json_object,
+    reading,
+)
 from portal.mail.outbox import enqueue
 from portal.services import audit, cursors
 from portal.services.access import Viewer, find_visible_patient
@@ -309,6 +319,25 @@ def _columns(wanted: Iterable[str], table: str = "") -> str:
     return ", ".join(f"{table}{c}" for c in chosen)
 
 
+def _select_list(
+    dialect: str, columns: Iterable[str], render: tuple[str, Rendering] | None
+) -> Callable[[str], str]:
+    """The select list for a table prefix: the columns, and the rendered object."""
+    wanted = list(columns)
+
+    def select(table: str) -> str:
+        listed = _columns(wanted, table)
+        if render is None:
+            return listed
+        alias, members = render
+        if not re.fullmatch(r"rendered_\d+", alias):
+            raise ValueError(f"not a rendering alias: {alias!r}")
+        rendered = json_object(dialect, members, PATIENT_COLUMNS, table)
+        return f"{listed}, {rendered} AS {alias}"
+
+    return select
+
+
 async def list_patients(
     viewer: Viewer,
     *,
@@ -317,12 +346,14 @@ async def list_patients(
     after: str | None,
     columns: Iterable[str] = PATIENT_COLUMNS,
     count: bool = True,
+    render: tuple[str, Rendering] | None = None,
     reader: Reader | None = None,
 ) -> PatientPage:
     """One page of the practice's patients by last name, first name, then id,
     with the given columns (and `id`), and the number matching when `count`:
     one statement, whatever is asked (a second only for an empty page after a
-    cursor)."""
+    cursor). `render`: an alias and the members of a JSON object the database
+    writes for each row (see `portal.db.json_object`)."""
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise BadInput(f"`first` must be between 1 and {MAX_PAGE_SIZE}.")
     query = _Where().visible_to(viewer)
@@ -338,8 +369,18 @@ async def list_patients(
     anchor = cursors.decode_cursor(CURSOR_KIND, after) if after is not None else None
     if reader is None:
         async with reading() as reader:
-            return await _page(reader, viewer, query, first, anchor, columns, count, searched)
-    return await _page(reader, viewer, query, first, anchor, columns, count, searched)
+            return await list_patients(
+                viewer,
+                search=search,
+                first=first,
+                after=after,
+                columns=columns,
+                count=count,
+                render=render,
+                reader=reader,
+            )
+    selected = _select_list(reader.dialect, columns, render)
+    return await _page(reader, viewer, query, first, anchor, selected, count, searched)
 
 
 async def _page(
@@ -348,7 +389,7 @@ async def _page(
     query: _Where,
     first: int,
     anchor: uuid.UUID | None,
-    columns: Iterable[str],
+    selected: Callable[[str], str],
     count: bool,
     searched: bool,
 ) -> PatientPage:
@@ -372,7 +413,7 @@ async def _page(
             f" WHERE {matching}),"
             f" page AS (SELECT {ORDER} FROM found{' WHERE ' + keyset if keyset else ''}"
             f" ORDER BY {ORDER} LIMIT {limit})"
-            f" SELECT {_columns(columns, 'p.')}"
+            f" SELECT {selected('p.')}"
             f"{', (SELECT count(*) FROM found) AS total_count' if count else ''}"
             " FROM page JOIN patient p ON p.id = page.id"
             " ORDER BY page.last_name_key, page.first_name_key, page.id"
@@ -380,7 +421,7 @@ async def _page(
     else:
         counted = f", (SELECT count(*) FROM patient WHERE {matching}) AS total_count"
         text = (
-            f"SELECT {_columns(columns)}{counted if count else ''}"
+            f"SELECT {selected('')}{counted if count else ''}"
             f" FROM patient WHERE {matching}{' AND ' + keyset if keyset else ''}"
             f" ORDER BY {ORDER} LIMIT {limit}"
         )
@@ -422,6 +463,7 @@ async def visible_patients_by_id(
     ids: Sequence[uuid.UUID | None],
     columns: Iterable[str] = PATIENT_COLUMNS,
     reader: Reader | None = None,
+    render: tuple[str, Rendering] | None = None,
 ) -> list[Row | None]:
     """The rows of these patients, in order; None for any the viewer may not see."""
     wanted = [str(i) for i in ids if i is not None]
@@ -429,7 +471,7 @@ async def visible_patients_by_id(
         return [None for _ in ids]
     if reader is None:
         async with reading() as reader:
-            return await visible_patients_by_id(viewer, ids, columns, reader)
+            return await visible_patients_by_id(viewer, ids, columns, reader, render)
     query = _Where().visible_to(viewer)
     if reader.dialect == "postgres":
         query.conditions.append(f"id = ANY({query.arg(wanted)}::uuid[])")

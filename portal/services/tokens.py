@@ -17,4 +17,4 @@ def keyed_hash(secret_key: str, purpose: str, token: str) -> str:
     """HMAC-SHA256 of the token, bound to its purpose so a session token can
     never be replayed as, say, a reset token."""
     message = f"{purpose}:{token}".encode()
-    return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
+    return hmac.digest(secret_key.encode(), message, hashlib.sha256).hex()
