@@ -10,7 +10,7 @@ from models import Account, Practice, Role, Session
 from portal.services import passwords
 from portal.services.tokens import keyed_hash
 from tests import factories
-from tests.conftest import LOGIN, FrozenClock, GraphQLClient
+from tests.conftest import LOGIN, FrozenClock, GraphQLClient, QueryCounter
 
 ME = "query { me { id email role practice { slug name } patient { firstName } } }"
 LOGOUT = "mutation { logout }"
@@ -186,3 +186,21 @@ async def test_an_unknown_or_garbage_bearer_token_is_signed_out(
     for token in ["", "garbage", admin.token + "x"]:  # type: ignore[operator]
         client = GraphQLClient(anonymous.http, token)
         assert (await client.data(ME))["me"] is None
+
+
+async def test_a_sign_in_costs_at_most_six_statements_whatever_its_outcome(
+    anonymous: GraphQLClient, admin_account: Account, sql_queries: QueryCounter
+) -> None:
+    attempts = {
+        "signed in": ("north", "admin@north.example", factories.PASSWORD),
+        "wrong password": ("north", "admin@north.example", "not-the-password-at-all"),
+        "unknown email": ("north", "nobody@north.example", factories.PASSWORD),
+        "unknown practice": ("nowhere", "admin@north.example", factories.PASSWORD),
+    }
+    costs = {}
+    for outcome, (practice, email, password) in attempts.items():
+        sql_queries.count = 0
+        await anonymous.data(LOGIN, practice=practice, email=email, password=password)
+        costs[outcome] = sql_queries.count
+
+    assert max(costs.values()) <= 6, costs

@@ -30,7 +30,7 @@ def test_defaults() -> None:
     assert settings.base_url == "http://127.0.0.1:5173"
     assert (settings.session_idle_minutes, settings.session_max_hours) == (30, 12)
     assert (settings.argon2_memory_kib, settings.argon2_time_cost) == (19 * 1024, 2)
-    assert (settings.argon2_parallelism, settings.password_hash_threads) == (1, 2)
+    assert (settings.argon2_parallelism, settings.password_hash_threads) == (1, 0)
 
 
 def test_every_setting_is_read() -> None:

@@ -17,6 +17,7 @@ import pytest
 from starlette.applications import Starlette
 
 from models import Account, Patient, Practice, Role, ThrottleCounter
+from portal import housekeeping
 from portal.http import Edge, client_ip
 from portal.lifecycle import Shutdown
 from portal.request_context import current_request
@@ -706,3 +707,18 @@ def test_per_address_limits_count_an_ipv6_client_by_its_64_block() -> None:
     assert throttling.address_block("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
     assert throttling.address_block("2001:db8:1:3::1") != "2001:db8:1:2::/64"
     assert throttling.address_block("192.0.2.7") == "192.0.2.7"
+
+
+async def test_housekeeping_forgets_counters_that_expired(
+    clock: FrozenClock, anonymous: GraphQLClient, admin_account: Account
+) -> None:
+    await fail_logins(anonymous, 2, email=ADMIN)
+    old = {row.key_hash for row in await ThrottleCounter.all()}
+    clock.advance(days=2)
+    await anonymous.data(REQUEST_CODE, practice="north", email=GRACE)
+    recent = {row.key_hash for row in await ThrottleCounter.all()} - old
+    assert old and recent
+
+    await housekeeping.tidy()
+
+    assert {row.key_hash for row in await ThrottleCounter.all()} == recent

@@ -9,7 +9,7 @@ from tortoise.exceptions import IntegrityError
 
 from models import Account, AuditAction, Practice, Role
 from portal import clock
-from portal.db import AS_UUID, Reader, Row, Sql
+from portal.db import AS_UUID, Reader, Row, Sql, reading
 from portal.services import audit, passwords, throttling
 from portal.services.emails import normalize_email, valid_email
 from portal.services.errors import (
@@ -19,7 +19,7 @@ from portal.services.errors import (
     RateLimited,
     ValidationFailed,
 )
-from portal.services.practices import find_practice
+from portal.services.practices import find_practice, normalize_slug, valid_slug
 from portal.services.sessions import StartedSession, start_session
 from portal.settings import Settings
 
@@ -72,27 +72,69 @@ class SignedIn:
     session: StartedSession
 
 
+# The practice and, when its email matches, the account: one statement.
+ACCOUNT_FOR_SIGN_IN = Sql(
+    "SELECT p.id AS practice_id, a.id AS account_id, a.email, a.role, a.patient_id,"
+    " a.password_hash FROM practice p"
+    " LEFT JOIN account a ON a.practice_id = p.id AND a.email = $2 WHERE p.slug = $1",
+    types={"practice_id": AS_UUID, "account_id": AS_UUID, "patient_id": AS_UUID},
+)
+
+
+async def _account_for_sign_in(
+    practice_slug: str, email: str, reader: Reader
+) -> tuple[uuid.UUID | None, Account | None]:
+    slug, address = normalize_slug(practice_slug), normalize_email(email)
+    if not valid_slug(slug) or len(address) > MAX_EMAIL_LENGTH or "\x00" in address:
+        return None, None
+    rows = await reader.fetch(ACCOUNT_FOR_SIGN_IN, slug, address)
+    if not rows:
+        return None, None
+    row = rows[0]
+    if row["account_id"] is None:
+        return row["practice_id"], None
+    account = Account(
+        id=row["account_id"],
+        practice_id=row["practice_id"],
+        email=row["email"],
+        role=Role(row["role"]),
+        patient_id=row["patient_id"],
+        password_hash=row["password_hash"],
+    )
+    return row["practice_id"], account
+
+
 async def login(practice_slug: str, email: str, password: str, settings: Settings) -> SignedIn:
     """Signs in; wrong practice, email or password all fail the same way, in the same time.
 
     Failures are counted per practice + email whether or not the account
-    exists (a lockout with growing back-off) and per client address.
+    exists (a lockout with growing back-off) and per client address. At most
+    six statements whatever the outcome; no connection is held while the
+    password hash is checked.
     """
-    practice = await find_practice(practice_slug)
-    practice_id = practice.id if practice is not None else None
     streak = throttling.login_key(settings, practice_slug, email)
-    try:
-        await throttling.count_in_window(
-            settings, throttling.LOGIN_FAILURES_PER_IP, "login-ip", throttling.client_block()
-        )
-        await throttling.reserve_attempt(streak)
-    except RateLimited:
+    async with reading() as reader:
+        practice_id, account = await _account_for_sign_in(practice_slug, email, reader)
+        try:
+            window_key = await throttling.count_in_window(
+                settings,
+                throttling.LOGIN_FAILURES_PER_IP,
+                "login-ip",
+                throttling.client_block(),
+                reader=reader,
+            )
+            attempt = await throttling.reserve_attempt(streak, reader)
+        except RateLimited as refusal:
+            limited: RateLimited | None = refusal
+        else:
+            limited = None
+    if limited is not None:
         await audit.record(AuditAction.LOGIN_THROTTLED, practice_id=practice_id)
-        raise
-    account = await find_account(practice, email)
+        raise limited
     password_hash = account.password_hash if account is not None else None
     if not await passwords.verify_password(password_hash, password) or account is None:
-        await throttling.record_failure(streak)
+        async with reading() as reader:
+            await throttling.record_failure(attempt, reader)
         await audit.record(
             AuditAction.LOGIN_FAILED,
             practice_id=practice_id,
@@ -100,14 +142,12 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
             role=account.role if account else None,
         )
         raise InvalidCredentials()
-    # Only failures count against the address and the streak.
-    await throttling.clear(streak)
-    await throttling.refund_in_window(
-        settings, throttling.LOGIN_FAILURES_PER_IP, "login-ip", throttling.client_block()
-    )
+    async with reading() as reader:
+        # Only failures count against the address and the streak.
+        await throttling.settle_sign_in(streak, window_key, reader)
     if passwords.needs_rehash(account.password_hash):
         account.password_hash = await passwords.hash_password(password)
-        await account.save(update_fields=["password_hash"])
+        await Account.filter(id=account.id).update(password_hash=account.password_hash)
     session = await start_session(account, settings)
     await audit.record(
         AuditAction.LOGIN_SUCCEEDED,

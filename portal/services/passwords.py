@@ -7,7 +7,10 @@ thread pool so a burst of sign-ins cannot stall the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import secrets
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -55,11 +58,35 @@ def configure(settings: Settings) -> None:
     _hashing = PasswordHashing(
         hasher=hasher,
         pool=ThreadPoolExecutor(
-            max_workers=settings.password_hash_threads, thread_name_prefix="password"
+            max_workers=settings.password_hash_threads or usable_cores(),
+            thread_name_prefix="password",
+            initializer=_yield_to_the_event_loop,
         ),
         # Made at start-up, so even the first unknown email costs one verify.
         dummy_hash=hasher.hash(secrets.token_urlsafe(16)),
     )
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or `taskset`'s limit)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+# Hashing threads run at a lower priority (10 steps nicer than the process;
+# Linux schedules threads one by one): a storm of sign-ins then takes the CPU
+# the event loop leaves over, and signed-in requests keep their pace.
+HASH_THREAD_NICENESS = 10
+NICEST = 19
+
+
+def _yield_to_the_event_loop() -> None:
+    with contextlib.suppress(AttributeError, OSError):
+        thread = threading.get_native_id()
+        niceness = os.getpriority(os.PRIO_PROCESS, thread) + HASH_THREAD_NICENESS
+        os.setpriority(os.PRIO_PROCESS, thread, min(niceness, NICEST))
 
 
 def _current() -> PasswordHashing:

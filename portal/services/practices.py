@@ -53,9 +53,14 @@ async def find_practice(slug: str) -> Practice | None:
     """The practice with that slug; None for any text that cannot be a slug
     (too long, a NUL byte PostgreSQL would refuse), without asking the database."""
     slug = normalize_slug(slug)
-    if not SLUG_PATTERN.match(slug) or len(slug) > MAX_SLUG_LENGTH:
+    if not valid_slug(slug):
         return None
     return await Practice.get_or_none(slug=slug)
+
+
+def valid_slug(slug: str) -> bool:
+    """Whether a normalised slug could be stored at all."""
+    return bool(SLUG_PATTERN.match(slug)) and len(slug) <= MAX_SLUG_LENGTH
 
 
 PRACTICES_BY_ID = Sql(

@@ -27,6 +27,7 @@ from models import (
     VerificationCode,
 )
 from portal import clock
+from portal.db import reading
 from portal.mail.outbox import enqueue
 from portal.services import audit, passwords, throttling
 from portal.services.access import Viewer, find_visible_patient
@@ -107,10 +108,18 @@ async def _count_attempt(
     email: str,
 ) -> None:
     """Per email (known or not, so the limit reveals nothing) and per address."""
-    await throttling.count_in_window(
-        settings, per_email, kind, normalize_slug(practice_slug), normalize_email(email)
-    )
-    await throttling.count_in_window(settings, per_address, kind, throttling.client_block())
+    async with reading() as reader:
+        await throttling.count_in_window(
+            settings,
+            per_email,
+            kind,
+            normalize_slug(practice_slug),
+            normalize_email(email),
+            reader=reader,
+        )
+        await throttling.count_in_window(
+            settings, per_address, kind, throttling.client_block(), reader=reader
+        )
 
 
 async def _issue_code(account: Account, settings: Settings) -> None:
@@ -374,11 +383,14 @@ async def change_password(
     # Guesses of the current password share the sign-in lockout: a session
     # left open must not become an unlimited password oracle.
     streak = throttling.login_key(settings, account.practice.slug, account.email)
-    await throttling.reserve_attempt(streak)
-    if not await passwords.verify_password(account.password_hash, current_password):
-        await throttling.record_failure(streak)
-        raise InvalidCredentials("The current password is wrong.")
-    await throttling.clear(streak)
+    async with reading() as reader:
+        attempt = await throttling.reserve_attempt(streak, reader)
+    right = await passwords.verify_password(account.password_hash, current_password)
+    async with reading() as reader:
+        if not right:
+            await throttling.record_failure(attempt, reader)
+            raise InvalidCredentials("The current password is wrong.")
+        await throttling.clear(streak, reader)
     password_hash = await _checked_new_password(account, password, password_confirmation)
     async with in_transaction():
         now = clock.now()

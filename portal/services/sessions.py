@@ -35,7 +35,7 @@ async def start_session(account: Account, settings: Settings) -> StartedSession:
     now = clock.now()
     token = new_token()
     session = await Session.create(
-        account=account,
+        account_id=account.id,
         token_hash=keyed_hash(settings.secret_key, SESSION_PURPOSE, token),
         created_at=now,
         last_seen_at=now,

@@ -12,16 +12,12 @@ Keys are stored as HMACs, so the table holds no email or address.
 from __future__ import annotations
 
 import math
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from ipaddress import ip_address, ip_network
 
-from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
-
-from models import ThrottleCounter
 from portal import clock
+from portal.db import AS_DATETIME, Reader, Sql
 from portal.request_context import client_ip
 from portal.services.emails import normalize_email
 from portal.services.errors import RateLimited
@@ -35,7 +31,6 @@ FIRST_BLOCK = timedelta(minutes=1)
 LONGEST_BLOCK = timedelta(minutes=15)
 # A failure streak is forgotten after a day without failures.
 STREAK_MEMORY = timedelta(days=1)
-PRUNE_ONE_IN = 200
 
 
 @dataclass(frozen=True)
@@ -59,31 +54,69 @@ def _retry_after(until: datetime, now: datetime) -> int:
     return max(1, math.ceil((until - now).total_seconds()))
 
 
-async def _increment(key_hash: str, expires_at: datetime) -> ThrottleCounter:
-    """Adds one to the counter atomically, creating it when missing and
-    starting it again at one when it had expired."""
-    now = clock.now()
-    for _ in range(3):
-        restarted = await ThrottleCounter.filter(key_hash=key_hash, expires_at__lte=now).update(
-            count=1, blocked_until=None, expires_at=expires_at
-        )
-        if restarted:
-            return await ThrottleCounter.get(key_hash=key_hash)
-        updated = await ThrottleCounter.filter(key_hash=key_hash, expires_at__gt=now).update(
-            count=F("count") + 1, expires_at=expires_at
-        )
-        if updated:
-            return await ThrottleCounter.get(key_hash=key_hash)
-        try:
-            return await ThrottleCounter.create(key_hash=key_hash, count=1, expires_at=expires_at)
-        except IntegrityError:
-            continue  # another request created it first: increment theirs
-    raise RuntimeError("throttle counter kept changing under us")
+def _sql(text: str) -> Sql:
+    return Sql(text, types={"blocked_until": AS_DATETIME})
 
 
-async def _prune_now_and_then(now: datetime) -> None:
-    if secrets.randbelow(PRUNE_ONE_IN) == 0:
-        await ThrottleCounter.filter(expires_at__lt=now).delete()
+# One statement each, so a burst of parallel requests is counted exactly (the
+# row is locked for the upsert) and a request pays one round trip per counter.
+COUNT_IN_WINDOW = _sql(
+    "INSERT INTO throttle_counter AS c (key_hash, count, remaining, expires_at)"
+    " VALUES ($1, 1, 0, $3)"
+    " ON CONFLICT (key_hash) DO UPDATE SET"
+    " count = CASE WHEN c.expires_at <= $2 THEN 1 ELSE c.count + 1 END, expires_at = $3"
+    " RETURNING count"
+)
+REFUND_IN_WINDOW = _sql(
+    "UPDATE throttle_counter SET count = count - 1 WHERE key_hash = $1 AND count > 0"
+)
+# Granted (a row returned) when the streak had expired, has attempts left, or
+# its block is over (then exactly one attempt, however many ask at once).
+RESERVE_ATTEMPT = _sql(
+    "INSERT INTO throttle_counter AS c (key_hash, count, remaining, expires_at)"
+    " VALUES ($1, 1, $2, $4)"
+    " ON CONFLICT (key_hash) DO UPDATE SET"
+    " count = CASE WHEN c.expires_at <= $3 THEN 1 ELSE c.count + 1 END,"
+    " remaining = CASE WHEN c.expires_at <= $3 THEN $2"
+    " WHEN c.remaining > 0 THEN c.remaining - 1 ELSE 0 END,"
+    " blocked_until = NULL, expires_at = $4"
+    " WHERE c.expires_at <= $3 OR c.remaining > 0 OR c.blocked_until <= $3"
+    " RETURNING count, remaining"
+)
+BLOCKED_UNTIL = _sql("SELECT blocked_until FROM throttle_counter WHERE key_hash = $1")
+BLOCK = _sql(
+    "UPDATE throttle_counter SET blocked_until = $2, expires_at = $3"
+    " WHERE key_hash = $1 AND remaining = 0 AND blocked_until IS NULL"
+)
+CLEAR = _sql(
+    "UPDATE throttle_counter SET count = 0, remaining = $2, blocked_until = NULL"
+    " WHERE key_hash = $1"
+)
+# A good sign-in: its streak starts again and its address gets back the
+# attempt it was charged up front.
+SETTLE_SIGN_IN = _sql(
+    "UPDATE throttle_counter SET"
+    " count = CASE WHEN key_hash = $1 THEN 0 ELSE count - 1 END,"
+    " remaining = CASE WHEN key_hash = $1 THEN $3 ELSE remaining END,"
+    " blocked_until = NULL"
+    " WHERE key_hash = $1 OR (key_hash = $2 AND count > 0)"
+)
+PRUNE = _sql("DELETE FROM throttle_counter WHERE expires_at < $1")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An attempt taken from a streak: its place in the streak, and how many
+    the streak may still make after it."""
+
+    key_hash: str
+    count: int
+    remaining: int
+
+
+async def prune(reader: Reader) -> int:
+    """Deletes counters that expired (the housekeeping task calls it)."""
+    return await reader.execute(PRUNE, clock.now())
 
 
 # --- lockout after consecutive failures ---
@@ -95,64 +128,45 @@ def login_key(settings: Settings, practice_slug: str, email: str) -> str:
     return _key(settings, "login", normalize_slug(practice_slug), normalize_email(email))
 
 
-async def reserve_attempt(key_hash: str) -> None:
+async def reserve_attempt(key_hash: str, reader: Reader) -> Attempt:
     """Takes one of the attempts the key may still make, before the attempt is
-    judged, or raises RateLimited. Taking it up front, by one conditional
-    UPDATE, is what stops a burst of parallel guesses from all getting through
-    while the first ones are still being checked."""
+    judged, or raises RateLimited. Taking it up front, in one statement, is
+    what stops a burst of parallel guesses from all getting through while the
+    first ones are still being checked."""
     now = clock.now()
-    for _ in range(4):
-        if await ThrottleCounter.filter(key_hash=key_hash, expires_at__lte=now).update(
-            count=1, remaining=LOCKOUT_AFTER - 1, blocked_until=None, expires_at=now + STREAK_MEMORY
-        ):
-            return  # the old streak was forgotten: this starts a new one
-        if await ThrottleCounter.filter(
-            key_hash=key_hash, remaining__gt=0, expires_at__gt=now
-        ).update(
-            count=F("count") + 1, remaining=F("remaining") - 1, expires_at=now + STREAK_MEMORY
-        ):
-            return
-        counter = await ThrottleCounter.get_or_none(key_hash=key_hash)
-        if counter is None:
-            try:
-                await ThrottleCounter.create(
-                    key_hash=key_hash,
-                    count=1,
-                    remaining=LOCKOUT_AFTER - 1,
-                    expires_at=now + STREAK_MEMORY,
-                )
-                return
-            except IntegrityError:
-                continue  # a parallel attempt created it: take from theirs
-        if counter.blocked_until is None:
-            # The last allowed attempts are still being checked.
-            raise RateLimited(int(FIRST_BLOCK.total_seconds()))
-        if counter.blocked_until > now:
-            raise RateLimited(_retry_after(counter.blocked_until, now))
-        # The block is over: one more attempt, granted once however many ask.
-        await ThrottleCounter.filter(key_hash=key_hash, blocked_until=counter.blocked_until).update(
-            blocked_until=None, remaining=1
-        )
-    raise RateLimited(int(FIRST_BLOCK.total_seconds()))
+    taken = await reader.fetch(
+        RESERVE_ATTEMPT, key_hash, LOCKOUT_AFTER - 1, now, now + STREAK_MEMORY
+    )
+    if taken:
+        return Attempt(key_hash, count=taken[0]["count"], remaining=taken[0]["remaining"])
+    found = await reader.fetch(BLOCKED_UNTIL, key_hash)
+    blocked_until = found[0]["blocked_until"] if found else None
+    if blocked_until is None or blocked_until <= now:
+        # The last allowed attempts are still being checked.
+        raise RateLimited(int(FIRST_BLOCK.total_seconds()))
+    raise RateLimited(_retry_after(blocked_until, now))
 
 
-async def record_failure(key_hash: str) -> None:
+async def record_failure(attempt: Attempt, reader: Reader) -> None:
     """After a failed attempt: when it was the last one allowed, the key is
     blocked for 1, 2, 4 … minutes (at most 15) as the streak grows."""
-    now = clock.now()
-    counter = await ThrottleCounter.get_or_none(key_hash=key_hash)
-    if counter is None or counter.remaining > 0 or counter.blocked_until is not None:
+    if attempt.remaining > 0:
         return
-    doublings = min(max(counter.count - LOCKOUT_AFTER, 0), 10)
+    now = clock.now()
+    doublings = min(max(attempt.count - LOCKOUT_AFTER, 0), 10)
     block = min(FIRST_BLOCK * 2**doublings, LONGEST_BLOCK)
-    await ThrottleCounter.filter(key_hash=key_hash, remaining=0, blocked_until__isnull=True).update(
-        blocked_until=now + block, expires_at=now + block + STREAK_MEMORY
-    )
-    await _prune_now_and_then(now)
+    await reader.execute(BLOCK, attempt.key_hash, now + block, now + block + STREAK_MEMORY)
 
 
-async def clear(key_hash: str) -> None:
-    await ThrottleCounter.filter(key_hash=key_hash).delete()
+async def clear(key_hash: str, reader: Reader) -> None:
+    """A success: the streak starts again."""
+    await reader.execute(CLEAR, key_hash, LOCKOUT_AFTER)
+
+
+async def settle_sign_in(streak: str, window_key: str, reader: Reader) -> None:
+    """A good sign-in, in one statement: `clear` of its streak and
+    `refund_in_window` of the attempt its address was charged."""
+    await reader.execute(SETTLE_SIGN_IN, streak, window_key, LOCKOUT_AFTER)
 
 
 # --- fixed windows ---
@@ -180,21 +194,22 @@ def _window_key(settings: Settings, window: Window, now: datetime, *parts: objec
     return _key(settings, *parts, index)
 
 
-async def count_in_window(settings: Settings, window: Window, *parts: object) -> None:
-    """Counts one attempt; raises RateLimited when it goes over the limit."""
+async def count_in_window(
+    settings: Settings, window: Window, *parts: object, reader: Reader
+) -> str:
+    """Counts one attempt, and returns the counter's key for a refund; raises
+    RateLimited when it goes over the limit."""
     now = clock.now()
     key_hash = _window_key(settings, window, now, *parts)
-    counter = await _increment(key_hash, now + window.length * 2)
-    await _prune_now_and_then(now)
-    if counter.count > window.limit:
+    counted = await reader.fetch(COUNT_IN_WINDOW, key_hash, now, now + window.length * 2)
+    if counted[0]["count"] > window.limit:
         raise RateLimited(_window_retry_after(window, now))
+    return key_hash
 
 
-async def refund_in_window(settings: Settings, window: Window, *parts: object) -> None:
+async def refund_in_window(key_hash: str, reader: Reader) -> None:
     """Takes back an attempt counted up front that turned out well."""
-    now = clock.now()
-    key_hash = _window_key(settings, window, now, *parts)
-    await ThrottleCounter.filter(key_hash=key_hash, count__gt=0).update(count=F("count") - 1)
+    await reader.execute(REFUND_IN_WINDOW, key_hash)
 
 
 def _window_retry_after(window: Window, now: datetime) -> int:

@@ -1,0 +1,48 @@
+"""Password hashing runs beside the event loop: one thread per usable core, at
+a lower priority than the loop, so a storm of sign-ins leaves requests their pace."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from portal.services import passwords
+from portal.settings import Settings
+
+
+@pytest.fixture
+def default_pool(settings: Settings) -> Iterator[ThreadPoolExecutor]:
+    """The pool as configured when PORTAL_PASSWORD_HASH_THREADS is not set."""
+    passwords.configure(
+        Settings(secret_key=settings.secret_key, argon2_memory_kib=8, argon2_time_cost=1)
+    )
+    yield passwords._current().pool
+    passwords.configure(settings)
+
+
+def niceness_of_this_thread() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+async def test_the_pool_has_one_thread_per_core_this_process_may_use(
+    default_pool: ThreadPoolExecutor,
+) -> None:
+    assert default_pool._max_workers == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread priorities are Linux's")
+async def test_hashing_threads_run_below_the_event_loop(
+    default_pool: ThreadPoolExecutor,
+) -> None:
+    loop = asyncio.get_running_loop()
+
+    hashing_niceness = await loop.run_in_executor(default_pool, niceness_of_this_thread)
+
+    assert hashing_niceness == min(niceness_of_this_thread() + 10, 19)
+    assert await passwords.verify_password(await passwords.hash_password("x" * 12), "x" * 12)
