@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
-from graphql.execution.values import get_variable_values
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -19,6 +18,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
+from graph import trusted
 from graph.context import Context
 from graph.execution.planner import Planner
 from graph.execution.runner import run
@@ -29,7 +29,7 @@ from portal.db import reading
 from portal.http import RETRY_AFTER_SECONDS, error_body
 from portal.request_context import current_request
 from portal.services.sessions import viewer_for_token
-from portal.settings import Settings
+from portal.settings import Settings, SettingsError
 
 
 def bearer_token(request: Request | WebSocket) -> str:
@@ -149,17 +149,39 @@ class GraphQLEndpoint:
         self.settings = settings
         self.standard = PortalGraphQL(settings)
         self.planner = Planner(self.standard.schema._schema, settings)  # type: ignore[attr-defined]
+        self.trusted = trusted.load(settings.trusted_documents, enforced=settings.is_production)
+        for key, document in self.trusted.by_id.items():
+            if not self.planner.pin(key, document):
+                raise SettingsError(
+                    f"PORTAL_TRUSTED_DOCUMENTS: {key} is not valid against this schema"
+                )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "POST"
-            or not self.settings.compiled_execution
-        ):
+        if scope["type"] != "http" or scope["method"] != "POST":
             await self.standard(scope, receive, send)
             return
         body = await _body(receive)
-        answer = await self.compiled(scope, body)
+        payload = _json_object(body)
+        if payload is not None and "documentId" in payload:
+            document = self.trusted.find(payload.pop("documentId"))
+            if document is None:
+                await _refuse(send, NO_SUCH_DOCUMENT, PERSISTED_DOCUMENT_NOT_FOUND)
+                return
+            if payload.get("query") not in (None, document):
+                await _refuse(send, "Send `query` or `documentId`, not both.", "BAD_USER_INPUT")
+                return
+            payload["query"] = document
+            body = orjson.dumps(payload)
+        elif self.trusted.enforced and not (
+            payload is not None
+            and isinstance(payload.get("query"), str)
+            and self.trusted.trusts(payload["query"])
+        ):
+            await _refuse(send, ONLY_TRUSTED_DOCUMENTS, PERSISTED_DOCUMENT_NOT_FOUND)
+            return
+        answer = None
+        if payload is not None and self.settings.compiled_execution:
+            answer = await self.compiled(scope, payload)
         info = current_request.get()
         if info is not None:
             info.executor = "standard" if answer is None else "compiled"
@@ -178,14 +200,8 @@ class GraphQLEndpoint:
         )
         await send({"type": "http.response.body", "body": answer})
 
-    async def compiled(self, scope: Scope, body: bytes) -> bytes | None:
+    async def compiled(self, scope: Scope, payload: dict[str, Any]) -> bytes | None:
         """The response of a compiled plan, or None for the standard executor."""
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(payload, dict):
-            return None
         query, name = payload.get("query"), payload.get("operationName")
         variables = payload.get("variables") or {}
         if not isinstance(query, str) or not isinstance(variables, dict):
@@ -198,10 +214,8 @@ class GraphQLEndpoint:
         operation = prepared.operation(name) if prepared is not None else None
         if prepared is None or operation is None:
             return None
-        coerced = get_variable_values(
-            self.planner.schema, operation.variable_definitions or (), variables
-        )
-        if isinstance(coerced, list):
+        coerced = self.planner.variables(prepared, operation, variables)
+        if coerced is None:
             return None  # variable errors: the standard executor words them
         plan = self.planner.plan(prepared, operation, coerced)
         if plan is None:
@@ -217,6 +231,44 @@ class GraphQLEndpoint:
             except NotCompiled:
                 return None
         return orjson.dumps({"data": data})
+
+
+PERSISTED_DOCUMENT_NOT_FOUND = "PERSISTED_DOCUMENT_NOT_FOUND"
+NO_SUCH_DOCUMENT = "No trusted document has that documentId."
+ONLY_TRUSTED_DOCUMENTS = (
+    "Only the service's trusted documents run here: send one by its documentId."
+)
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """The body's object; None for anything orjson refuses (also half
+    characters, and integers beyond 64 bits), which the standard executor
+    answers in its words, or in production with trusted documents refuses."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+async def _refuse(send: Send, message: str, code: str) -> None:
+    """A request error: nothing ran."""
+    info = current_request.get()
+    if info is not None:
+        info.outcome = "errors"
+        info.error_codes = [code]
+    body = orjson.dumps(error_body(message, code))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _body(receive: Receive) -> bytes:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import os
 import secrets
 import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from tortoise.transactions import in_transaction
@@ -137,8 +139,27 @@ def _mail_destination(settings: Settings) -> str:
     return f"as .eml files into {settings.mail_dir}/ (SMTP_URL is not set)"
 
 
+def _trusted_documents(settings: Settings, args: argparse.Namespace) -> None:
+    from graph.trusted import manifest
+
+    documents = []
+    for name in args.files:
+        try:
+            documents.append(Path(name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as problem:
+            raise CommandError(f"{name} cannot be read ({type(problem).__name__})") from None
+    print(json.dumps(manifest(documents), indent=2, ensure_ascii=False))
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
+
+    if settings.trusted_documents is not None:
+        from graph.view import GraphQLEndpoint
+
+        # A manifest that does not load, or a document this schema refuses,
+        # stops the start here, in one line, not in each worker.
+        GraphQLEndpoint(settings)
 
     if not settings.is_production:
         print(f"GraphiQL: http://{args.host}:{args.port}/graphql")
@@ -189,6 +210,13 @@ def _parser() -> argparse.ArgumentParser:
     deliver = commands.add_parser("deliver-mail", help="deliver queued mail until stopped")
     deliver.add_argument("--once", action="store_true", help="deliver what is due, then exit")
     deliver.set_defaults(handler=_deliver_mail)
+
+    documents = commands.add_parser(
+        "trusted-documents",
+        help="print the trusted-documents manifest of GraphQL files (one document each)",
+    )
+    documents.add_argument("files", nargs="+", metavar="FILE")
+    documents.set_defaults(handler=_trusted_documents)
 
     serve = commands.add_parser("serve", help="run the service with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")

@@ -40,7 +40,8 @@ class Settings:
     argon2_memory_kib: int = 19 * 1024
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
-    password_hash_threads: int = 2
+    # 0: one per core this process may run on.
+    password_hash_threads: int = 0
     smtp_url: str | None = field(default=None, repr=False)
     mail_from: str = "Client Portal <no-reply@localhost>"
     mail_dir: Path = Path("var/mail")
@@ -79,6 +80,9 @@ class Settings:
     shutdown_grace_seconds: int = 20
     # Queries run as compiled plans where they can (off: the standard executor only).
     compiled_execution: bool = True
+    # A JSON manifest {"sha256:<hex>": "<document>"}: those documents may be
+    # sent by `documentId`, and in production nothing else runs.
+    trusted_documents: Path | None = None
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
@@ -122,7 +126,7 @@ class Settings:
             argon2_memory_kib=_int(env, "PORTAL_ARGON2_MEMORY_KIB", 19 * 1024, 8, 4 * 1024 * 1024),
             argon2_time_cost=_int(env, "PORTAL_ARGON2_TIME_COST", 2, 1, 100),
             argon2_parallelism=_int(env, "PORTAL_ARGON2_PARALLELISM", 1, 1, 64),
-            password_hash_threads=_int(env, "PORTAL_PASSWORD_HASH_THREADS", 2, 1, 64),
+            password_hash_threads=_int(env, "PORTAL_PASSWORD_HASH_THREADS", 0, 0, 64),
             smtp_url=_smtp_url(env.get("SMTP_URL")),
             mail_from=_mail_from(env.get("PORTAL_MAIL_FROM", cls.mail_from)),
             mail_dir=Path(env.get("PORTAL_MAIL_DIR") or cls.mail_dir),
@@ -168,6 +172,9 @@ class Settings:
             db_statement_timeout_ms=statement_timeout_ms,
             shutdown_grace_seconds=_int(env, "PORTAL_SHUTDOWN_GRACE_SECONDS", 20, 1, 600),
             compiled_execution=_bool(env, "PORTAL_COMPILED_EXECUTION", True),
+            trusted_documents=Path(env["PORTAL_TRUSTED_DOCUMENTS"])
+            if env.get("PORTAL_TRUSTED_DOCUMENTS")
+            else None,
             cors_origins=_origins(env.get("PORTAL_CORS_ORIGINS", "")),
             trusted_proxies=_networks(env.get("PORTAL_TRUSTED_PROXIES", "")),
         )
@@ -208,6 +215,7 @@ KNOWN_VARIABLES = frozenset(
         "PORTAL_DB_STATEMENT_TIMEOUT_MS",
         "PORTAL_SHUTDOWN_GRACE_SECONDS",
         "PORTAL_COMPILED_EXECUTION",
+        "PORTAL_TRUSTED_DOCUMENTS",
         "PORTAL_CORS_ORIGINS",
         "PORTAL_TRUSTED_PROXIES",
     }

@@ -16,6 +16,7 @@ standard executor.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
@@ -37,8 +38,11 @@ from graphql import (
     GraphQLScalarType,
     GraphQLSchema,
     GraphQLString,
+    NamedTypeNode,
+    NonNullTypeNode,
     OperationDefinitionNode,
     OperationType,
+    Undefined,
     VariableNode,
     Visitor,
     parse,
@@ -52,7 +56,9 @@ from graphql.execution.collect_fields import (
     collect_fields,
     collect_subfields,
 )
-from graphql.execution.values import VariableValues, get_argument_values
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.type.definition import is_required_argument
+from graphql.utilities import value_from_ast
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 
@@ -65,6 +71,16 @@ from portal.settings import Settings
 ROW_TYPES = (dict, asyncpg.Record)
 
 ATTRIBUTE, COMPUTED, BATCHED, ROOT, TYPENAME = range(5)
+ABSENT = object()
+# Leaves the database writes as JSON exactly as the standard executor would
+# (a timestamp's text differs: trailing zeros, time zone), and how many pairs
+# one json_build_object takes.
+RENDERABLE = {"ID", "String", "Date", "Int"}
+MAX_RENDERED_FIELDS = 50
+_render_aliases = itertools.count(1)
+# Variables a request may give as they come from JSON, checked without graphql-core.
+PLAIN_SCALARS = {"Int", "String", "ID", "Boolean"}
+INT_RANGE = range(-(2**31), 2**31)
 
 
 def serialize_string(value: Any) -> Any:
@@ -91,6 +107,10 @@ class ObjectPlan:
     permissions: list[FieldPermission]
     # Generated writers of this selection, by whether sources are read by key.
     builders: dict[bool, Any] = field(default_factory=dict)
+    # When every field is a plain column leaf: (response key, column, constant)
+    # for the database to write the object as JSON text under `render_alias`.
+    render: tuple[tuple[str, str | None, str | None], ...] | None = None
+    render_alias: str = ""
 
     def child(self, *names: str) -> FieldPlan | None:
         """The first selected field with this schema name (and so on down)."""
@@ -134,11 +154,23 @@ class FieldPlan:
     node: FieldNode
     constant_arguments: dict[str, Any] | None
     getter: Callable[[Any], Any] | None = None
+    # Arguments taken from variables as they are: (argument, variable, value
+    # to use when the variable is not given, or ABSENT).
+    recipe: list[tuple[str, str | None, Any]] | None = None
 
     def arguments(self, variables: VariableValues) -> dict[str, Any]:
         if self.constant_arguments is not None:
             return self.constant_arguments
-        return get_argument_values(self.definition, self.node, variables)
+        if self.recipe is None:
+            return get_argument_values(self.definition, self.node, variables)
+        coerced = variables.coerced
+        arguments = {}
+        for name, variable, otherwise in self.recipe:
+            if variable is not None and variable in coerced:
+                arguments[name] = coerced[variable]
+            elif otherwise is not ABSENT:
+                arguments[name] = otherwise
+        return arguments
 
     def child(self, *names: str) -> FieldPlan | None:
         return self.object.child(*names) if self.object is not None else None
@@ -167,16 +199,7 @@ class _VariablesInDirectives(Visitor):
 
 
 def _uses_variables(node: FieldNode) -> bool:
-    found = False
-
-    class Finder(Visitor):
-        def enter_variable(self, *_: object) -> None:
-            nonlocal found
-            found = True
-
-    for argument in node.arguments or ():
-        visit(argument, Finder())
-    return found
+    return any(_uses_variables_in(argument) for argument in node.arguments or ())
 
 
 @dataclass(eq=False)
@@ -190,6 +213,7 @@ class Prepared:
     plans: dict[tuple[str | None, tuple[Any, ...]], OperationPlan | None] = field(
         default_factory=dict
     )
+    variable_recipes: dict[str | None, Any] = field(default_factory=dict)
 
     def operation(self, name: str | None) -> OperationDefinitionNode | None:
         if name is None:
@@ -209,13 +233,31 @@ class Planner:
         if settings.is_production:
             self.rules.append(NoSchemaIntrospectionCustomRule)
         self.documents: dict[str, Prepared | None] = {}
+        # Trusted documents: prepared at start-up and never forgotten.
+        self.pinned: dict[str, Prepared] = {}
 
     @staticmethod
     def document_id(query: str) -> str:
         return "sha256:" + hashlib.sha256(query.encode()).hexdigest()
 
+    def pin(self, key: str, query: str) -> bool:
+        """Prepares a trusted document for good, and plans its operations
+        whose shape does not depend on the variables; False when invalid."""
+        prepared = self._prepare(query)
+        if prepared is None:
+            return False
+        self.pinned[key] = prepared
+        if not prepared.directive_variables:
+            no_variables = get_variable_values(self.schema, (), {})
+            assert not isinstance(no_variables, list)
+            for operation in prepared.operations.values():
+                self.plan(prepared, operation, no_variables)
+        return True
+
     def prepare(self, query: str, document_id: str | None = None) -> Prepared | None:
         key = document_id or self.document_id(query)
+        if key in self.pinned:
+            return self.pinned[key]
         if key in self.documents:
             return self.documents[key]
         prepared = self._prepare(query)
@@ -249,6 +291,23 @@ class Planner:
         finder = _VariablesInDirectives()
         visit(document, finder)
         return Prepared(document, operations, fragments, frozenset(finder.names))
+
+    def variables(
+        self, prepared: Prepared, operation: OperationDefinitionNode, given: Mapping[str, Any]
+    ) -> VariableValues | None:
+        """The request's variables coerced, or None when they are not valid."""
+        name = operation.name.value if operation.name else None
+        if name not in prepared.variable_recipes:
+            prepared.variable_recipes[name] = variable_recipe(self.schema, operation)
+        recipe = prepared.variable_recipes[name]
+        if recipe is not None:
+            plain = coerce_plain(recipe, given)
+            if plain is not None:
+                return plain
+        coerced = get_variable_values(
+            self.schema, operation.variable_definitions or (), dict(given)
+        )
+        return None if isinstance(coerced, list) else coerced
 
     def plan(
         self, prepared: Prepared, operation: OperationDefinitionNode, variables: VariableValues
@@ -327,7 +386,11 @@ class Planner:
             else:
                 raise NotCompiled("abstract types are left to the standard executor")
             fields.append(plan)
-        return ObjectPlan(type_name=object_type.name, fields=fields, permissions=permissions)
+        built = ObjectPlan(type_name=object_type.name, fields=fields, permissions=permissions)
+        built.render = _render(object_type, fields)
+        if built.render is not None:
+            built.render_alias = f"rendered_{next(_render_aliases)}"
+        return built
 
     @staticmethod
     def _permissions(definition: GraphQLField) -> list[FieldPermission]:
@@ -378,6 +441,7 @@ class Planner:
             if isinstance(_strip(item), GraphQLList):
                 raise NotCompiled("lists of lists")
         kinds = {Compute: COMPUTED, Batch: BATCHED, Root: ROOT, type(None): ATTRIBUTE}
+        variables = _uses_variables(node)
         return FieldPlan(
             key=key,
             name=name,
@@ -391,10 +455,123 @@ class Planner:
             object=None,
             definition=definition,
             node=node,
-            constant_arguments=None
-            if _uses_variables(node)
-            else get_argument_values(definition, node),
+            constant_arguments=None if variables else get_argument_values(definition, node),
+            recipe=_recipe(definition, node) if variables else None,
         )
+
+
+def _render(
+    object_type: GraphQLObjectType, fields: list[FieldPlan]
+) -> tuple[tuple[str, str | None, str | None], ...] | None:
+    """What the database needs to write this selection as JSON, or None when
+    some field is not a plain column leaf of a type it writes exactly."""
+    if not fields or len(fields) > MAX_RENDERED_FIELDS:
+        return None
+    render: list[tuple[str, str | None, str | None]] = []
+    for plan in fields:
+        if plan.kind == TYPENAME:
+            render.append((plan.key, None, object_type.name))
+            continue
+        named = _named(plan.definition.type)
+        writable = isinstance(named, GraphQLEnumType) or named.name in RENDERABLE
+        if plan.kind != ATTRIBUTE or plan.is_list or plan.object is not None or not writable:
+            return None
+        render.append((plan.key, plan.python_name, None))
+    return tuple(render)
+
+
+def _recipe(definition: GraphQLField, node: FieldNode) -> list[tuple[str, str | None, Any]] | None:
+    """How to read the arguments when each is a literal or a whole variable;
+    None (graphql-core decides) for variables inside lists or objects."""
+    given = {argument.name.value: argument.value for argument in node.arguments or ()}
+    recipe: list[tuple[str, str | None, Any]] = []
+    for name, argument in definition.args.items():
+        default = argument.default_value if argument.default_value is not Undefined else ABSENT
+        value = given.get(name)
+        if value is None:
+            if default is not ABSENT:
+                recipe.append((name, None, default))
+            continue
+        if isinstance(value, VariableNode):
+            if is_required_argument(argument):
+                default = ABSENT  # a required argument's variable is always given
+            recipe.append((name, value.name.value, default))
+            continue
+        if _uses_variables_in(value):
+            return None
+        recipe.append((name, None, value_from_ast(value, argument.type)))
+    return recipe
+
+
+def _uses_variables_in(value: Any) -> bool:
+    found = False
+
+    class Finder(Visitor):
+        def enter_variable(self, *_: object) -> None:
+            nonlocal found
+            found = True
+
+    visit(value, Finder())
+    return found
+
+
+def variable_recipe(
+    schema: GraphQLSchema, operation: OperationDefinitionNode
+) -> list[tuple[str, str, bool, Any]] | None:
+    """For operations whose variables are all plain scalars: (name, type,
+    required, default) of each, to check a request's values without graphql-core."""
+    recipe = []
+    for definition in operation.variable_definitions or ():
+        required = isinstance(definition.type, NonNullTypeNode)
+        named = (
+            definition.type.type
+            if isinstance(definition.type, NonNullTypeNode)
+            else definition.type
+        )
+        if not isinstance(named, NamedTypeNode) or named.name.value not in PLAIN_SCALARS:
+            return None
+        scalar = schema.type_map[named.name.value]
+        assert isinstance(scalar, GraphQLScalarType)
+        default = (
+            value_from_ast(definition.default_value, scalar)
+            if definition.default_value is not None
+            else ABSENT
+        )
+        recipe.append((definition.variable.name.value, named.name.value, required, default))
+    return recipe
+
+
+def coerce_plain(
+    recipe: list[tuple[str, str, bool, Any]], given: Mapping[str, Any]
+) -> VariableValues | None:
+    """The variables, when each is of its type already; None for anything else
+    (graphql-core then coerces, or words the error)."""
+    coerced: dict[str, Any] = {}
+    for name, scalar, required, default in recipe:
+        if name not in given:
+            if default is not ABSENT:
+                coerced[name] = default
+            elif required:
+                return None
+            continue
+        value = given[name]
+        if value is None:
+            if required:
+                return None
+        elif scalar == "Int":
+            if type(value) is not int or value not in INT_RANGE:
+                return None
+        elif scalar == "ID":
+            if type(value) is int:
+                value = str(value)
+            elif type(value) is not str:
+                return None
+        elif (scalar == "String" and type(value) is not str) or (
+            scalar == "Boolean" and type(value) is not bool
+        ):
+            return None
+        coerced[name] = value
+    return VariableValues({}, coerced)
 
 
 def _strip(output: Any) -> Any:
@@ -405,6 +582,17 @@ def _named(output: Any) -> Any:
     while isinstance(output, GraphQLNonNull | GraphQLList):
         output = output.of_type
     return output
+
+
+def rendering(
+    selection: FieldPlan | None,
+) -> tuple[str, tuple[tuple[str, str | None, str | None], ...]] | None:
+    """What a root resolver asks the database to write as JSON for `selection`'s
+    objects, when it can; their plan then passes that text on as it is."""
+    plan = selection.object if selection is not None else None
+    if plan is None or plan.render is None:
+        return None
+    return plan.render_alias, plan.render
 
 
 def reader_for(source: Any, python_name: str) -> Callable[[Any], Any]:
