@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 INSTALLED_TEST := $(VENV)/.installed-test
 
-.PHONY: serve test lint typecheck schema migrations clean
+.PHONY: serve test lint typecheck schema migrations clean bench
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -29,6 +29,11 @@ serve: $(INSTALLED)
 
 test: $(INSTALLED_TEST)
 	$(BIN)/pytest
+
+# Sign-in and search beside raw baselines on PostgreSQL (bench/__main__.py);
+# not part of `make test`: benchmarks hold ratios, tests never hold timings.
+bench: $(INSTALLED_TEST)
+	$(BIN)/python -m bench
 
 lint: $(INSTALLED_TEST)
 	$(BIN)/ruff check .

@@ -1,0 +1,400 @@
+"""`make bench`: sign-in and search measured beside raw baselines, in one run.
+
+Stands the service up as an operator would (PostgreSQL, production settings,
+its own process), pinned to one core while this load generator and the
+database use the others, and prints ratios against baselines measured in the
+same run:
+
+- sign-in: logins/s at 8 clients against the hash pool's limit (its threads,
+  bounded by the service's cores, times one thread's argon2 verifies/s with
+  the service's parameters); a signed-in `{ me { id } }` while 32 clients
+  sign in, against the same request on an idle service;
+- search over BENCH_PATIENTS patients (100,000) of one practice: each kind of
+  search through the API against the very statement the service sends for it,
+  run straight through asyncpg.
+
+Timings drift with the machine; compare ratios between runs, and read the
+milliseconds as this machine's. Needs PostgreSQL (BENCH_DATABASE_URL, by
+default postgres://postgres@127.0.0.1:5432/portal_bench, created when missing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+from argon2 import PasswordHasher
+
+from models import Role
+from portal.services.access import Viewer
+from portal.services.patients import list_patients
+from portal.settings import Settings
+
+PORTAL = Path(sys.executable).with_name("portal")
+PRACTICE = "bench"
+ADMIN = "admin@bench.example"
+PASSWORD = "copper-lantern-meadow-2047"
+PATIENTS = int(os.environ.get("BENCH_PATIENTS", "100000"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
+DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench"
+)
+
+LOGIN = (
+    "mutation($p: String!, $e: String!, $pw: String!) {"
+    " login(practice: $p, email: $e, password: $pw) { __typename ... on LoginSuccess { token } } }"
+)
+ME = "query Me { me { id } }"
+SEARCH = (
+    "query Search($s: String) { patients(search: $s, first: 25) {"
+    " totalCount edges { node { id firstName lastName email } } } }"
+)
+SEARCHES = {
+    "no search": None,
+    "name fragment": "ada",
+    "two letters": "jo",
+    "common fragment": "son",
+    "email": "grace.hopper12@",
+    "phone": "555 0142",
+    "first and last name": "ada love",
+    "no match": "zzqxv",
+}
+# fmt: off
+FIRST_NAMES = [
+    "Ada", "Grace", "Alan", "Barbara", "Edsger", "Frances", "John", "Katherine", "Linus",
+    "Margaret", "Niklaus", "Radia", "Tim", "Donald", "Joan", "Ken", "Dennis", "Guido",
+    "Hedy", "Annie", "Sophie", "Karen", "Leslie", "Marvin", "Claude",
+
+]
+LAST_NAMES = [
+    "Lovelace", "Hopper", "Turing", "Liskov", "Dijkstra", "Allen", "Backus", "Johnson",
+    "Torvalds", "Hamilton", "Wirth", "Perlman", "Berners-Lee", "Knuth", "Clarke",
+    "Thompson", "Ritchie", "Rossum", "Lamarr", "Easley", "Wilson", "Jones", "Lamport",
+    "Minsky", "Shannon", "Anderson", "Robinson", "Jackson", "Harrison", "Peterson",
+]
+# fmt: on
+
+
+def percentile(samples: Sequence[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cores() -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+def pinned(command: list[str], core: int | None) -> list[str]:
+    if core is None or shutil.which("taskset") is None:
+        return command
+    return ["taskset", "-c", str(core), *command]
+
+
+# --- the database and the service ---------------------------------------------
+
+
+def _database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def prepare_database(env: dict[str, str]) -> uuid.UUID:
+    name = urlsplit(DATABASE_URL).path.lstrip("/")
+    server = await asyncpg.connect(_database(DATABASE_URL, "postgres"))
+    try:
+        if not await server.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await server.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await server.close()
+    subprocess.run([str(PORTAL), "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
+    connection = await asyncpg.connect(DATABASE_URL)
+    try:
+        practice_id = await connection.fetchval("SELECT id FROM practice WHERE slug = $1", PRACTICE)
+        if practice_id is None:
+            cli = [str(PORTAL)]
+            subprocess.run(  # noqa: S603
+                [*cli, "create-practice", "--name", "Bench Practice", "--slug", PRACTICE],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            subprocess.run(  # noqa: S603
+                [*cli, "create-user", "--practice", PRACTICE, "--email", ADMIN, "--role", "ADMIN"],
+                env={**env, "PORTAL_PASSWORD": PASSWORD},
+                check=True,
+                capture_output=True,
+            )
+            practice_id = await connection.fetchval(
+                "SELECT id FROM practice WHERE slug = $1", PRACTICE
+            )
+        seeded = await connection.fetchval(
+            "SELECT count(*) FROM patient WHERE practice_id = $1", practice_id
+        )
+        if seeded != PATIENTS:
+            print(f"seeding {PATIENTS:,} patients …", flush=True)
+            await connection.execute("DELETE FROM patient WHERE practice_id = $1", practice_id)
+            await connection.execute(
+                """
+                INSERT INTO patient (id, practice_id, first_name, last_name, first_name_key,
+                    last_name_key, date_of_birth, email, phone, phone_digits, created_at,
+                    updated_at)
+                SELECT gen_random_uuid(), $1, f, l, lower(f), lower(l),
+                    date '1940-01-01' + (i * 7919) % 25000,
+                    lower(f) || '.' || lower(l) || (i % 100) || '@mail.example',
+                    '+1 (555) ' || lpad((i % 10000)::text, 4, '0'),
+                    '1555' || lpad((i % 10000)::text, 4, '0'), now(), now()
+                FROM generate_series(1, $2) AS i,
+                LATERAL (SELECT ($3::text[])[1 + (i * 31) % cardinality($3::text[])] AS f,
+                                ($4::text[])[1 + (i * 17) % cardinality($4::text[])] AS l) AS n
+                """,
+                practice_id,
+                PATIENTS,
+                FIRST_NAMES,
+                LAST_NAMES,
+            )
+            await connection.execute("ANALYZE patient")
+        # Sign-in throttles and sessions of an earlier run must not count.
+        await connection.execute("DELETE FROM throttle_counter")
+        return uuid.UUID(str(practice_id))
+    finally:
+        await connection.close()
+
+
+class Service:
+    def __init__(self, env: dict[str, str], core: int | None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/graphql"
+        self.log = tempfile.NamedTemporaryFile(prefix="bench-serve-", suffix=".log")  # noqa: SIM115
+        command = [str(PORTAL), "serve", "--port", str(self.port)]
+        self.process = subprocess.Popen(  # noqa: S603
+            pinned(command, core), env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    async def ready(self, client: httpx.AsyncClient) -> None:
+        for _ in range(200):
+            try:
+                if (await client.get(self.url.replace("/graphql", "/health"))).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+        raise SystemExit(f"the service did not start; see {self.log.name}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+# --- load ---------------------------------------------------------------------
+
+
+async def timed(work: Awaitable[Any]) -> float:
+    started = time.perf_counter()
+    await work
+    return (time.perf_counter() - started) * 1000
+
+
+async def post(client: httpx.AsyncClient, url: str, query: str, token: str = "", **v: Any) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = await client.post(url, json={"query": query, "variables": v}, headers=headers)
+    body = response.json()
+    if response.status_code != 200 or "errors" in body:
+        raise SystemExit(f"{response.status_code}: {body}")
+    return body["data"]
+
+
+async def sign_in(client: httpx.AsyncClient, url: str) -> str:
+    data = await post(client, url, LOGIN, p=PRACTICE, e=ADMIN, pw=PASSWORD)
+    if data["login"]["__typename"] != "LoginSuccess":
+        raise SystemExit(f"sign-in failed: {data}")
+    token: str = data["login"]["token"]
+    return token
+
+
+async def sign_in_storm(
+    client: httpx.AsyncClient, url: str, clients: int, seconds: float
+) -> tuple[int, float]:
+    """Logins made by `clients` signing in again and again, and the seconds taken."""
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def one_client() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await sign_in(client, url)
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(clients)))
+    return done, time.perf_counter() - started
+
+
+async def probe(client: httpx.AsyncClient, url: str, token: str, seconds: float) -> list[float]:
+    """`{ me { id } }` one after another, 20 a second."""
+    samples = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        samples.append(await timed(post(client, url, ME, token)))
+        await asyncio.sleep(0.05)
+    return samples
+
+
+def verifies_per_second(settings: Settings, core: int | None) -> float:
+    """One thread's argon2 verifies/s with the service's parameters, on its core."""
+    if core is not None and hasattr(os, "sched_setaffinity"):
+        previous = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {core})
+    hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+    stored = hasher.hash(PASSWORD)
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < min(SECONDS, 4):
+        hasher.verify(stored, PASSWORD)
+        count += 1
+    rate = count / (time.perf_counter() - started)
+    if core is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, previous)
+    return rate
+
+
+# --- search's raw baseline ----------------------------------------------------
+
+
+class Recorder:
+    """A Reader that keeps the statement the service would send."""
+
+    dialect = "postgres"
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, tuple[Any, ...]]] = []
+
+    async def fetch(self, sql: Any, *args: Any) -> list[Any]:
+        self.statements.append((sql.text, args))
+        return []
+
+    async def execute(self, sql: Any, *args: Any) -> int:
+        raise AssertionError("a search writes nothing")
+
+
+async def statement_of(practice_id: uuid.UUID, search: str | None) -> tuple[str, tuple[Any, ...]]:
+    viewer = Viewer(uuid.uuid4(), practice_id, Role.ADMIN, None, uuid.uuid4())
+    recorder = Recorder()
+    await list_patients(
+        viewer,
+        search=search,
+        first=25,
+        after=None,
+        columns=("id", "first_name", "last_name", "email"),
+        reader=recorder,
+    )
+    return recorder.statements[0]
+
+
+async def search_figures(
+    client: httpx.AsyncClient, url: str, token: str, practice_id: uuid.UUID
+) -> list[tuple[str, int, float, float]]:
+    connection = await asyncpg.connect(DATABASE_URL)
+    figures = []
+    try:
+        for label, search in SEARCHES.items():
+            text, args = await statement_of(practice_id, search)
+            rows = await connection.fetch(text, *args)
+            api, raw = [], []
+            for _ in range(5):  # warm both: plans, caches
+                await post(client, url, SEARCH, token, s=search)
+            for _ in range(40):
+                api.append(await timed(post(client, url, SEARCH, token, s=search)))
+                raw.append(await timed(connection.fetch(text, *args)))
+            total = int(rows[0]["total_count"]) if rows else 0
+            figures.append((label, total, statistics.median(api), statistics.median(raw)))
+    finally:
+        await connection.close()
+    return figures
+
+
+# --- the run --------------------------------------------------------------------
+
+
+async def main() -> None:
+    available = cores()
+    server_core = available[0] if len(available) > 1 else None
+    if server_core is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(available[1:]))  # the load stays off the service's core
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "DATABASE_URL"))}
+    env.update(
+        DATABASE_URL=DATABASE_URL,
+        PORTAL_ENV="production",
+        PORTAL_SECRET_KEY=secrets.token_urlsafe(40),
+        PORTAL_BASE_URL="https://portal.example.org",
+        PORTAL_MAIL_WORKER="off",
+    )
+    settings = Settings.from_env(env)
+    practice_id = await prepare_database(env)
+    service = Service(env, server_core)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    try:
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            await service.ready(client)
+            token = await sign_in(client, service.url)
+            hash_threads = settings.password_hash_threads or (
+                1 if server_core is not None else len(available)
+            )
+            single = verifies_per_second(settings, server_core)
+            limit = hash_threads * single
+            await sign_in_storm(client, service.url, 8, 1)  # warm
+            logins, seconds = await sign_in_storm(client, service.url, 8, SECONDS)
+            idle = await probe(client, service.url, token, 3)
+            storm = asyncio.create_task(sign_in_storm(client, service.url, 32, SECONDS))
+            busy = await probe(client, service.url, token, SECONDS - 1)
+            await storm
+            searches = await search_figures(client, service.url, token, practice_id)
+    finally:
+        service.stop()
+
+    rate = logins / seconds
+    print()
+    print("sign-in (argon2 as in production)")
+    print(f"  one thread's verifies/s          {single:8.1f}")
+    print(f"  hash threads (bounded by cores)  {hash_threads:8d}")
+    print(f"  logins/s at 8 clients            {rate:8.1f}   {rate / limit:5.2f}x the hash limit")
+    print(
+        f"  {{ me {{ id }} }} p50 / p99 idle      {statistics.median(idle):6.1f} / "
+        f"{percentile(idle, 0.99):6.1f} ms"
+    )
+    busy_p99, idle_p99 = percentile(busy, 0.99), percentile(idle, 0.99)
+    print(
+        f"  … during 32 clients signing in   {statistics.median(busy):6.1f} / "
+        f"{busy_p99:6.1f} ms   p99 {busy_p99 / idle_p99:5.2f}x idle"
+    )
+    print()
+    print(f"search over {PATIENTS:,} patients: p50 through the API vs its own statement raw")
+    print(f"  {'search':22} {'matches':>8} {'API ms':>8} {'raw ms':>8} {'API/raw':>8}")
+    for label, total, api_ms, raw_ms in searches:
+        print(f"  {label:22} {total:8,} {api_ms:8.1f} {raw_ms:8.1f} {api_ms / raw_ms:8.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
