@@ -50,6 +50,7 @@ PRACTICE = "bench"
 ADMIN = "admin@bench.example"
 PASSWORD = "copper-lantern-meadow-2047"
 PATIENTS = int(os.environ.get("BENCH_PATIENTS", "100000"))
+STORM_CLIENTS = 32
 SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench"
@@ -66,28 +67,37 @@ SEARCH = (
 )
 SEARCHES = {
     "no search": None,
-    "name fragment": "ada",
+    "name fragment": "thorn",
     "two letters": "jo",
-    "common fragment": "son",
-    "email": "grace.hopper12@",
+    "common fragment": "ton",
+    "email": "adena.lindson",
     "phone": "555 0142",
-    "first and last name": "ada love",
+    "first and last name": "grace hald",
     "no match": "zzqxv",
 }
+# Names made of syllables: 600 first and 1,200 last names, so a fragment
+# matches what it would in a real directory, from a handful of rows to many.
 # fmt: off
 FIRST_NAMES = [
-    "Ada", "Grace", "Alan", "Barbara", "Edsger", "Frances", "John", "Katherine", "Linus",
-    "Margaret", "Niklaus", "Radia", "Tim", "Donald", "Joan", "Ken", "Dennis", "Guido",
-    "Hedy", "Annie", "Sophie", "Karen", "Leslie", "Marvin", "Claude",
-
+    a + b
+    for a in ("Ad", "Al", "Ann", "Bea", "Car", "Dor", "El", "Fran", "Gra", "Hel", "Ir", "Jo",
+              "Kat", "Li", "Mar", "Nor", "Ol", "Pat", "Ros", "Sam", "Ter", "Ul", "Vi", "Wil",
+              "Yv", "Zo", "Ber", "Cl", "Ed", "Gw")
+    for b in ("a", "ice", "ena", "ie", "ol", "ton", "ric", "ia", "en", "us", "o", "ette",
+              "and", "ine", "ey", "ard", "ora", "ian", "ith", "ace")
 ]
 LAST_NAMES = [
-    "Lovelace", "Hopper", "Turing", "Liskov", "Dijkstra", "Allen", "Backus", "Johnson",
-    "Torvalds", "Hamilton", "Wirth", "Perlman", "Berners-Lee", "Knuth", "Clarke",
-    "Thompson", "Ritchie", "Rossum", "Lamarr", "Easley", "Wilson", "Jones", "Lamport",
-    "Minsky", "Shannon", "Anderson", "Robinson", "Jackson", "Harrison", "Peterson",
+    a + b
+    for a in ("Abb", "Bark", "Cald", "Dunb", "Eld", "Fair", "Garn", "Hald", "Ivers", "Jenn",
+              "Kell", "Lind", "Marsh", "Norr", "Osb", "Penn", "Quill", "Rad", "Stanf", "Thorn",
+              "Upt", "Vaugh", "Whitf", "Yard", "Zell", "Ashf", "Brom", "Crest", "Dorr", "Ellw",
+              "Fenw", "Gods", "Hartl", "Inw", "Kirkb", "Lowr", "Moll", "Nettl", "Oakl", "Pryc")
+    for b in ("ott", "er", "well", "ar", "ridge", "field", "on", "ane", "en", "ings", "y",
+              "ham", "sey", "ley", "ock", "wood", "ford", "man", "es", "ton", "by", "ish",
+              "ick", "ow", "ard", "ell", "ing", "son", "ers", "ay")
 ]
 # fmt: on
+SEED_VERSION = 2
 
 
 def percentile(samples: Sequence[float], fraction: float) -> float:
@@ -147,10 +157,11 @@ async def prepare_database(env: dict[str, str]) -> uuid.UUID:
             practice_id = await connection.fetchval(
                 "SELECT id FROM practice WHERE slug = $1", PRACTICE
             )
-        seeded = await connection.fetchval(
-            "SELECT count(*) FROM patient WHERE practice_id = $1", practice_id
+        await connection.execute(
+            "CREATE TABLE IF NOT EXISTS bench_seed (version int, patients int)"
         )
-        if seeded != PATIENTS:
+        seeded = await connection.fetchrow("SELECT version, patients FROM bench_seed")
+        if seeded is None or tuple(seeded) != (SEED_VERSION, PATIENTS):
             print(f"seeding {PATIENTS:,} patients …", flush=True)
             await connection.execute("DELETE FROM patient WHERE practice_id = $1", practice_id)
             await connection.execute(
@@ -164,16 +175,34 @@ async def prepare_database(env: dict[str, str]) -> uuid.UUID:
                     '+1 (555) ' || lpad((i % 10000)::text, 4, '0'),
                     '1555' || lpad((i % 10000)::text, 4, '0'), now(), now()
                 FROM generate_series(1, $2) AS i,
-                LATERAL (SELECT ($3::text[])[1 + (i * 31) % cardinality($3::text[])] AS f,
-                                ($4::text[])[1 + (i * 17) % cardinality($4::text[])] AS l) AS n
+                LATERAL (
+                    SELECT ($3::text[])[1 + (i * 7919) % cardinality($3::text[])] AS f,
+                        ($4::text[])[1 + (i::bigint * 104729) % cardinality($4::text[])] AS l
+                ) AS n
                 """,
                 practice_id,
                 PATIENTS,
                 FIRST_NAMES,
                 LAST_NAMES,
             )
-            await connection.execute("ANALYZE patient")
-        # Sign-in throttles and sessions of an earlier run must not count.
+            await connection.execute("DELETE FROM bench_seed")
+            await connection.execute(
+                "INSERT INTO bench_seed VALUES ($1, $2)", SEED_VERSION, PATIENTS
+            )
+        # As autovacuum keeps a live table: statistics and the visibility map.
+        await connection.execute("VACUUM ANALYZE patient")
+        # One account per client: parallel attempts on one account beyond its
+        # lockout allowance are throttled, as they should be.
+        await connection.execute(
+            "INSERT INTO account (id, practice_id, email, role, password_hash, created_at,"
+            " password_changed_at) SELECT gen_random_uuid(), practice_id,"
+            " 'client' || n || '@bench.example', role, password_hash, now(), now()"
+            " FROM account, generate_series(1, $2) AS n WHERE email = $1"
+            " ON CONFLICT DO NOTHING",
+            ADMIN,
+            STORM_CLIENTS,
+        )
+        # Sign-in throttles of an earlier run must not count.
         await connection.execute("DELETE FROM throttle_counter")
         return uuid.UUID(str(practice_id))
     finally:
@@ -223,8 +252,8 @@ async def post(client: httpx.AsyncClient, url: str, query: str, token: str = "",
     return body["data"]
 
 
-async def sign_in(client: httpx.AsyncClient, url: str) -> str:
-    data = await post(client, url, LOGIN, p=PRACTICE, e=ADMIN, pw=PASSWORD)
+async def sign_in(client: httpx.AsyncClient, url: str, email: str = ADMIN) -> str:
+    data = await post(client, url, LOGIN, p=PRACTICE, e=email, pw=PASSWORD)
     if data["login"]["__typename"] != "LoginSuccess":
         raise SystemExit(f"sign-in failed: {data}")
     token: str = data["login"]["token"]
@@ -238,14 +267,14 @@ async def sign_in_storm(
     done = 0
     deadline = time.perf_counter() + seconds
 
-    async def one_client() -> None:
+    async def one_client(number: int) -> None:
         nonlocal done
         while time.perf_counter() < deadline:
-            await sign_in(client, url)
+            await sign_in(client, url, f"client{number}@bench.example")
             done += 1
 
     started = time.perf_counter()
-    await asyncio.gather(*(one_client() for _ in range(clients)))
+    await asyncio.gather(*(one_client(n) for n in range(1, clients + 1)))
     return done, time.perf_counter() - started
 
 
@@ -367,7 +396,7 @@ async def main() -> None:
             await sign_in_storm(client, service.url, 8, 1)  # warm
             logins, seconds = await sign_in_storm(client, service.url, 8, SECONDS)
             idle = await probe(client, service.url, token, 3)
-            storm = asyncio.create_task(sign_in_storm(client, service.url, 32, SECONDS))
+            storm = asyncio.create_task(sign_in_storm(client, service.url, STORM_CLIENTS, SECONDS))
             busy = await probe(client, service.url, token, SECONDS - 1)
             await storm
             searches = await search_figures(client, service.url, token, practice_id)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     SchemaExtension,
+    ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as create_aliases_rule
 from strawberry.types import ExecutionContext
 
 from graph.audit.queries import audit_events, fetch_audit_events
@@ -181,8 +184,25 @@ class PortalSchema(strawberry.Schema):
             )
 
 
+DOCUMENT_CACHE_SIZE = 1000
+
+
+class CachedValidation(ValidationCache):
+    """Strawberry's validation cache, except for a document the limits above
+    already refused (it would replace their one error with the full list)."""
+
+    def on_validate(self) -> Iterator[None]:
+        if self.execution_context.pre_execution_errors is not None:
+            yield
+            return
+        yield from super().on_validate()
+
+
 def build_schema(settings: Settings) -> PortalSchema:
     """The schema with the request limits and introspection policy of `settings`."""
+    # One rule class for the schema's life (MaxAliasesLimiter makes one per
+    # request), so the validation cache, keyed by the rules, is hit.
+    aliases_rule = create_aliases_rule(settings.max_aliases)
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         document_limits(
@@ -190,7 +210,12 @@ def build_schema(settings: Settings) -> PortalSchema:
             max_fields=settings.max_fields,
             max_directives=settings.max_directives,
         ),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: AddValidationRules([aliases_rule]),
+        # The standard executor (mutations, mostly) parses and validates a
+        # document it has seen before from cache: validation cost more than
+        # the rest of a sign-in but its hash. Bounded, as anyone can send text.
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: CachedValidation(maxsize=DOCUMENT_CACHE_SIZE),
         MaskUnexpectedErrors,
     ]
     if settings.is_production:

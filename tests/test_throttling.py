@@ -722,3 +722,19 @@ async def test_housekeeping_forgets_counters_that_expired(
     await housekeeping.tidy()
 
     assert {row.key_hash for row in await ThrottleCounter.all()} == recent
+
+
+async def test_parallel_sign_ins_with_the_right_password_are_never_throttled(
+    anonymous: GraphQLClient, admin_account: Account
+) -> None:
+    for _ in range(5):
+        answers = await asyncio.gather(
+            *(
+                anonymous.data(
+                    LOGIN, practice="north", email=admin_account.email, password=factories.PASSWORD
+                )
+                for _ in range(8)
+            )
+        )
+
+        assert [a["login"]["__typename"] for a in answers] == ["LoginSuccess"] * 8
