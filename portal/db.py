@@ -9,7 +9,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -288,6 +288,12 @@ class _SqliteReader:
     def __init__(self, client: Any) -> None:
         self.client = client
 
+    async def __aenter__(self) -> _SqliteReader:
+        return self
+
+    async def __aexit__(self, *problem: object) -> None:
+        return None
+
     async def fetch(self, sql: Sql, *args: Any) -> Sequence[Row]:
         # The client's lock is taken per statement: a Tortoise query in
         # between, on the same single connection, must not wait for us.
@@ -312,18 +318,15 @@ def _sqlite_args(args: Sequence[Any]) -> list[Any]:
     return [str(a) if isinstance(a, uuid.UUID) else a for a in args]
 
 
-@asynccontextmanager
-async def reading() -> AsyncIterator[Reader]:
+def reading() -> AbstractAsyncContextManager[Reader]:
     """A Reader for a few statements in a row: on PostgreSQL they share one
     pooled connection (one checkout), taken at the first statement."""
     client = connections.get("default")
     if client.capabilities.dialect == "postgres":
-        from portal.postgres import postgres_reader
+        from portal.postgres import PostgresReader
 
-        async with postgres_reader(client) as reader:
-            yield reader
-    else:
-        yield _SqliteReader(client)
+        return PostgresReader(client)
+    return _SqliteReader(client)
 
 
 async def ping() -> None:

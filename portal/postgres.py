@@ -19,9 +19,10 @@ the stock backend:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -162,56 +163,83 @@ async def _release(client: PortalPostgresClient, connection: Any) -> None:
             await client._pool.release(connection)
 
 
-class _PostgresReader:
-    """Statements on one connection, taken at the first and kept to the end."""
+class PostgresReader:
+    """Statements on one connection, taken at the first and given back at the
+    end of the `async with`. Every request runs this, so it is written for its
+    cost: one object, the pool used directly (outside a transaction), no
+    generator-based context managers."""
 
     dialect = "postgres"
+    __slots__ = ("client", "connection", "given_back")
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self.held: Any = None
         self.connection: Any = None
+        # How this connection goes back: to the pool, or (in a transaction) nowhere.
+        self.given_back: Any = None
 
-    async def _connection(self) -> Any:
-        if self.connection is None:
-            self.held = self.client.acquire_connection()
+    async def __aenter__(self) -> PostgresReader:
+        return self
+
+    async def __aexit__(self, kind: Any, problem: Any, traceback: Any) -> None:
+        if self.given_back is None:
+            return
+        give_back, self.given_back, self.connection = self.given_back, None, None
+        try:
             with _translated():
-                self.connection = await self.held.__aenter__()
-        return self.connection
+                await give_back()
+        except Exception:
+            if problem is None:
+                raise
+            # What went wrong is the news; a connection that cannot be given
+            # back is closed by asyncpg and replaced later.
+
+    async def _take(self) -> Any:
+        client = self.client
+        if isinstance(client, PortalPostgresClient) and client._pool is not None:
+            pool = client._pool
+            asked_at = time.monotonic()
+            try:
+                # asyncio.timeout, not acquire(timeout=): no task per request.
+                async with asyncio.timeout(client.acquire_timeout):
+                    connection = await pool.acquire()
+            except TimeoutError:
+                raise DatabaseBusy("no free connection") from None
+            except UNAVAILABLE as problem:
+                availability.failed(problem)
+                raise DatabaseUnavailable(type(problem).__name__) from problem
+            availability.answered(asked_at)
+
+            async def release() -> None:
+                # Unbounded, and cheaper for it (a bound costs asyncpg a task):
+                # giving back sends nothing (see _keep_session), as no reader
+                # statement leaves a transaction open.
+                await pool.release(connection)
+
+        else:  # in a transaction, or before the pool exists: Tortoise's way
+            held = client.acquire_connection()
+            with _translated():
+                connection = await held.__aenter__()
+
+            async def release() -> None:
+                await held.__aexit__(None, None, None)
+
+        self.connection, self.given_back = connection, release
+        return connection
 
     async def fetch(self, sql: Sql, *args: Any) -> Any:
-        connection = await self._connection()
+        connection = self.connection or await self._take()
         statements.debug(sql.text)
         with _translated():
             return await connection.fetch(sql.text, *args)
 
     async def execute(self, sql: Sql, *args: Any) -> int:
-        connection = await self._connection()
+        connection = self.connection or await self._take()
         statements.debug(sql.text)
         with _translated():
             status = await connection.execute(sql.text, *args)
         # "UPDATE 3", "DELETE 0", "INSERT 0 1": the count is the last word.
         return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
-
-    async def close(self) -> None:
-        if self.held is not None:
-            held, self.held, self.connection = self.held, None, None
-            with _translated():
-                await held.__aexit__(None, None, None)
-
-
-@contextlib.asynccontextmanager
-async def postgres_reader(client: Any) -> AsyncIterator[_PostgresReader]:
-    reader = _PostgresReader(client)
-    try:
-        yield reader
-    except BaseException:
-        # What went wrong is the news; a connection that cannot be given back
-        # is closed by asyncpg and replaced later.
-        with contextlib.suppress(Exception):
-            await reader.close()
-        raise
-    await reader.close()
 
 
 client_class = PortalPostgresClient

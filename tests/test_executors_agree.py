@@ -326,3 +326,61 @@ async def test_generated_queries_get_the_same_answers_from_both_executors(
     outcomes = await agree(http, standard_http, executors, world, queries, with_variables=False)
 
     assert outcomes["planned"] >= outcomes["data"] * 0.9, outcomes
+
+
+SHAPES = {
+    "aliases and a fragment": """
+        query($first: Int!) {
+          first: patients(first: $first) { edges { node { ...Names } } }
+          again: patients(first: 1) { edges { node { ...Names email } } }
+        }
+        fragment Names on Patient { id firstName lastName }
+    """,
+    "totalCount and pageInfo": """
+        query($first: Int!) {
+          patients(first: $first) {
+            totalCount
+            edges { cursor node { id lastName phone dateOfBirth } }
+            pageInfo { hasNextPage endCursor }
+          }
+        }
+    """,
+    "portal": """
+        query($first: Int!) {
+          patients(first: $first) {
+            edges { node { id portal { status invitedAt signedUpAt } } }
+          }
+        }
+    """,
+    "patient by id": """
+        query($id: ID!) { patient(id: $id) { id firstName lastName email } }
+    """,
+    "me and practice": "query { me { id email role practice { id name slug } } }",
+    "audit trail": """
+        query($first: Int!) {
+          auditEvents(first: $first) {
+            edges { node { id action occurredAt actorRole patientId } }
+            pageInfo { hasNextPage }
+          }
+        }
+    """,
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+async def test_every_shape_of_query_an_admin_sends_is_answered_by_a_plan(
+    http: httpx.AsyncClient,
+    standard_http: httpx.AsyncClient,
+    world: World,
+    executors: Executors,
+    shape: str,
+) -> None:
+    token = world.tokens["admin"]
+    given = {"first": 3, "id": str(world.north_patients[0].id)}
+    body = {"query": shape, "variables": {k: v for k, v in given.items() if f"${k}" in shape}}
+
+    compiled = await answer(http, token, body)
+
+    assert executors.seen[-1] == "compiled"
+    assert compiled[1][1] == [], compiled
+    assert compiled == await answer(standard_http, token, body)

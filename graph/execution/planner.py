@@ -135,6 +135,13 @@ class ObjectPlan:
             needed.update(permission.inputs)
         return needed
 
+    def keys_beside_rendering(self) -> set[str]:
+        """What the plan reads from each source beside the JSON the database
+        writes for it: only what its permissions decide on."""
+        if self.render is None:
+            return self.keys()
+        return {name for permission in self.permissions for name in permission.inputs}
+
 
 @dataclass(eq=False)
 class FieldPlan:
@@ -177,6 +184,9 @@ class FieldPlan:
 
     def keys(self) -> set[str]:
         return self.object.keys() if self.object is not None else set()
+
+    def keys_beside_rendering(self) -> set[str]:
+        return self.object.keys_beside_rendering() if self.object is not None else set()
 
 
 @dataclass(eq=False)

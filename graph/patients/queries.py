@@ -62,7 +62,8 @@ async def fetch_patients(request: Request, args: Mapping[str, Any], selection: F
         search=args.get("search"),
         first=args["first"],
         after=args.get("after"),
-        columns=node.keys() if node is not None else (),
+        # The id for cursors; the rest the database writes as JSON when it can.
+        columns={"id", *node.keys_beside_rendering()} if node is not None else {"id"},
         count=selection.child("totalCount") is not None,
         render=rendering(node),
         reader=request.reader,
@@ -75,6 +76,10 @@ async def fetch_patient(request: Request, args: Mapping[str, Any], selection: Fi
     if viewer is None or parsed is None:
         return None
     [row] = await service.visible_patients_by_id(
-        viewer, [parsed], selection.keys(), reader=request.reader, render=rendering(selection)
+        viewer,
+        [parsed],
+        {"id", *selection.keys_beside_rendering()},
+        reader=request.reader,
+        render=rendering(selection),
     )
     return row

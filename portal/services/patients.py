@@ -323,19 +323,23 @@ def _select_list(
     dialect: str, columns: Iterable[str], render: tuple[str, Rendering] | None
 ) -> Callable[[str], str]:
     """The select list for a table prefix: the columns, and the rendered object."""
-    wanted = list(columns)
+    wanted = tuple(sorted(set(columns)))
+    return lambda table: _written_select_list(dialect, wanted, render, table)
 
-    def select(table: str) -> str:
-        listed = _columns(wanted, table)
-        if render is None:
-            return listed
-        alias, members = render
-        if not re.fullmatch(r"rendered_\d+", alias):
-            raise ValueError(f"not a rendering alias: {alias!r}")
-        rendered = json_object(dialect, members, PATIENT_COLUMNS, table)
-        return f"{listed}, {rendered} AS {alias}"
 
-    return select
+@lru_cache(maxsize=512)
+def _written_select_list(
+    dialect: str, wanted: tuple[str, ...], render: tuple[str, Rendering] | None, table: str
+) -> str:
+    # Plans ask for the same few selections again and again: written once each.
+    listed = _columns(wanted, table)
+    if render is None:
+        return listed
+    alias, members = render
+    if not re.fullmatch(r"rendered_\d+", alias):
+        raise ValueError(f"not a rendering alias: {alias!r}")
+    rendered = json_object(dialect, members, PATIENT_COLUMNS, table)
+    return f"{listed}, {rendered} AS {alias}"
 
 
 async def list_patients(
@@ -479,9 +483,9 @@ async def visible_patients_by_id(
         query.conditions.append(
             f"id IN (SELECT value FROM json_each({query.arg(json.dumps(wanted))}))"
         )
+    selected = _select_list(reader.dialect, [*columns, "id"], render)("")
     rows = await reader.fetch(
-        _statement(f"SELECT {_columns([*columns, 'id'])} FROM patient WHERE {query.sql}"),
-        *query.args,
+        _statement(f"SELECT {selected} FROM patient WHERE {query.sql}"), *query.args
     )
     found = {str(row["id"]): row for row in rows}
     return [found.get(str(i)) if i is not None else None for i in ids]
