@@ -175,6 +175,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         workers=args.workers,
         log_level="info",
         log_config=None,  # keep our handlers: one line per request, JSON in production
+        # The edge decides whose X-Forwarded-For to believe (PORTAL_TRUSTED_PROXIES);
+        # uvicorn's own rewriting (of anything from 127.0.0.1) would pre-empt it.
+        proxy_headers=False,
+        server_header=False,
         # Requests in flight get the grace period less a second, which the
         # mail worker (stopping since the signal) and the pool close use.
         timeout_graceful_shutdown=max(settings.shutdown_grace_seconds - 1, 1),

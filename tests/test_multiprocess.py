@@ -248,3 +248,27 @@ async def test_two_mail_workers_deliver_each_message_exactly_once(
         " WHERE to_address LIKE 'patient%@mail.example' GROUP BY status, attempts",
     )
     assert rows.split() == [f"SENT|1|{len(addresses)}"]
+
+
+async def test_a_forwarded_address_from_an_untrusted_peer_is_not_believed(
+    cluster: Cluster, database: str, web: httpx.AsyncClient
+) -> None:
+    # No PORTAL_TRUSTED_PROXIES: the peer (127.0.0.1) is the client, whatever
+    # it claims; the server in front of the edge must not rewrite it first.
+    response = await web.post(
+        f"{cluster.urls[0]}/graphql",
+        json={
+            "query": LOGIN,
+            "variables": {"practice": PRACTICE, "email": "nobody@multi.example", "password": "x"},
+        },
+        headers={"X-Forwarded-For": "203.0.113.9"},
+    )
+
+    assert response.status_code == 200
+    assert "server" not in response.headers
+    recorded = psql(
+        database,
+        "SELECT DISTINCT client_ip FROM audit_event WHERE action = 'LOGIN_FAILED'",
+    ).split()
+    assert "127.0.0.1" in recorded
+    assert "203.0.113.9" not in recorded
