@@ -431,3 +431,26 @@ async def test_a_page_costs_the_same_statements_at_any_size(
 
         assert len(data["patients"]["edges"]) == first
         assert sql_queries.count == statements, (first, sql_queries.count)
+
+
+async def test_one_or_two_letters_match_anywhere_in_a_word_too(
+    admin: GraphQLClient, practice: Practice
+) -> None:
+    await make(practice, "Ada", "Lovelace", email="ada@mail.example", phone="+1 555 0100")
+    await make(practice, "Grace", "Hopper", email="grace@navy.example", phone="+44 20 7946")
+    await make(practice, "Alan", "Turing", email=None, phone=None)
+
+    # Short words have no trigram to look up on PostgreSQL: matched another way, alike.
+    for search, expected in [
+        ("ve", ["Ada Lovelace"]),
+        ("PP", ["Grace Hopper"]),
+        ("a", ["Ada Lovelace", "Grace Hopper", "Alan Turing"]),
+        ("av", ["Grace Hopper"]),  # in the email only
+        ("ma", ["Ada Lovelace"]),  # "mail.example"
+        ("01", ["Ada Lovelace"]),  # in the phone's digits
+        ("ve ad", ["Ada Lovelace"]),
+        ("ve hopper", []),
+    ]:
+        page = await listing(admin, search=search)
+        assert sorted(names(page)) == sorted(expected), search
+        assert page["totalCount"] == len(expected), search
