@@ -19,6 +19,7 @@ from graphql import (
     visit,
 )
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
 
 
 class _DirectiveCounter(Visitor):
@@ -107,19 +108,36 @@ def shape_problem(
     return None
 
 
-def document_limits(max_depth: int, max_fields: int, max_directives: int) -> type[SchemaExtension]:
-    class DocumentLimits(SchemaExtension):
-        """Rejects an oversized document with one error instead of validating
-        it, so a document of a thousand bad directives costs one error."""
+def checked_documents(
+    max_depth: int, max_fields: int, max_directives: int, remembered: int = 1000
+) -> type[SchemaExtension]:
+    """The standard executor's check of a document, made once per text: the
+    limits above first, so an oversized document costs one error and no
+    validation, then graphql-core's validation. Keyed by the text itself (a
+    str hashes once, where a parsed document would be hashed node by node),
+    at most `remembered` texts, as anyone can send new ones."""
+    decided: dict[str, list[GraphQLError]] = {}
 
+    class CheckedDocuments(SchemaExtension):
         def on_validate(self) -> Iterator[None]:
-            document = self.execution_context.graphql_document
-            if document is not None:
+            context = self.execution_context
+            document = context.graphql_document
+            if document is None or context.pre_execution_errors is not None:
+                yield
+                return
+            errors = decided.get(context.query or "")
+            if errors is None:
                 problem = shape_problem(document, max_depth, max_fields, max_directives)
                 if problem:
-                    self.execution_context.pre_execution_errors = [
-                        GraphQLError(problem, extensions={"code": "BAD_USER_INPUT"})
-                    ]
+                    errors = [GraphQLError(problem, extensions={"code": "BAD_USER_INPUT"})]
+                else:
+                    errors = validate_document(
+                        context.schema._schema, document, context.validation_rules
+                    )
+                if len(decided) >= remembered:
+                    decided.clear()
+                decided[context.query or ""] = errors
+            context.pre_execution_errors = list(errors)
             yield
 
-    return DocumentLimits
+    return CheckedDocuments

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import strawberry
 from graphql import GraphQLError
@@ -15,7 +15,6 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.extensions.max_aliases import create_validator as create_aliases_rule
 from strawberry.types import ExecutionContext
@@ -30,7 +29,7 @@ from graph.auth.mutations.verify_reset_code import verify_reset_code
 from graph.auth.queries import fetch_me, me
 from graph.errors import TopLevelError
 from graph.execution.specs import Root, compiled
-from graph.limits import document_limits
+from graph.limits import checked_documents
 from graph.patients.mutations.create_patient import create_patient
 from graph.patients.mutations.update_patient import update_patient
 from graph.patients.queries import fetch_patient, fetch_patients, patient, patients
@@ -187,35 +186,23 @@ class PortalSchema(strawberry.Schema):
 DOCUMENT_CACHE_SIZE = 1000
 
 
-class CachedValidation(ValidationCache):
-    """Strawberry's validation cache, except for a document the limits above
-    already refused (it would replace their one error with the full list)."""
-
-    def on_validate(self) -> Iterator[None]:
-        if self.execution_context.pre_execution_errors is not None:
-            yield
-            return
-        yield from super().on_validate()
-
-
 def build_schema(settings: Settings) -> PortalSchema:
     """The schema with the request limits and introspection policy of `settings`."""
-    # One rule class for the schema's life (MaxAliasesLimiter makes one per
-    # request), so the validation cache, keyed by the rules, is hit.
+    # One rule class for the schema's life (MaxAliasesLimiter makes one per request).
     aliases_rule = create_aliases_rule(settings.max_aliases)
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        document_limits(
+        checked_documents(
             max_depth=settings.max_depth,
             max_fields=settings.max_fields,
             max_directives=settings.max_directives,
+            remembered=DOCUMENT_CACHE_SIZE,
         ),
         lambda: AddValidationRules([aliases_rule]),
-        # The standard executor (mutations, mostly) parses and validates a
-        # document it has seen before from cache: validation cost more than
-        # the rest of a sign-in but its hash. Bounded, as anyone can send text.
+        # The standard executor (mutations, mostly) parses a document it has
+        # seen before from cache (and checks it once, above): parsing and
+        # validating cost more than the rest of a sign-in but its hash.
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
-        lambda: CachedValidation(maxsize=DOCUMENT_CACHE_SIZE),
         MaskUnexpectedErrors,
     ]
     if settings.is_production:

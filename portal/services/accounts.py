@@ -82,9 +82,8 @@ ACCOUNT_FOR_SIGN_IN = Sql(
 
 
 async def _account_for_sign_in(
-    practice_slug: str, email: str, reader: Reader
+    slug: str, address: str, reader: Reader
 ) -> tuple[uuid.UUID | None, Account | None]:
-    slug, address = normalize_slug(practice_slug), normalize_email(email)
     if not valid_slug(slug) or len(address) > MAX_EMAIL_LENGTH or "\x00" in address:
         return None, None
     rows = await reader.fetch(ACCOUNT_FOR_SIGN_IN, slug, address)
@@ -112,9 +111,12 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
     six statements whatever the outcome; no connection is held while the
     password hash is checked.
     """
-    streak = throttling.login_key(settings, practice_slug, email)
+    # Normalised once: the address's validation is a good part of a
+    # sign-in's work beside the hash.
+    slug, address = normalize_slug(practice_slug), normalize_email(email)
+    streak = throttling.login_key_of(settings, slug, address)
     async with reading() as reader:
-        practice_id, account = await _account_for_sign_in(practice_slug, email, reader)
+        practice_id, account = await _account_for_sign_in(slug, address, reader)
         try:
             window_key = await throttling.count_in_window(
                 settings,
@@ -135,27 +137,29 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
     if not await passwords.verify_password(password_hash, password) or account is None:
         async with reading() as reader:
             await throttling.record_failure(attempt, reader)
-        await audit.record(
-            AuditAction.LOGIN_FAILED,
-            practice_id=practice_id,
-            account_id=account.id if account else None,
-            role=account.role if account else None,
-        )
+            await audit.record(
+                AuditAction.LOGIN_FAILED,
+                practice_id=practice_id,
+                account_id=account.id if account else None,
+                role=account.role if account else None,
+                reader=reader,
+            )
         raise InvalidCredentials()
-    async with reading() as reader:
-        # Only failures count against the address and the streak.
-        await throttling.settle_sign_in(streak, window_key, reader)
     if passwords.needs_rehash(account.password_hash):
         account.password_hash = await passwords.hash_password(password)
         await Account.filter(id=account.id).update(password_hash=account.password_hash)
-    session = await start_session(account, settings)
-    await audit.record(
-        AuditAction.LOGIN_SUCCEEDED,
-        practice_id=account.practice_id,
-        account_id=account.id,
-        role=account.role,
-        patient_id=account.patient_id,
-    )
+    async with reading() as reader:
+        # Only failures count against the address and the streak.
+        await throttling.settle_sign_in(streak, window_key, reader)
+        session = await start_session(account, settings, reader)
+        await audit.record(
+            AuditAction.LOGIN_SUCCEEDED,
+            practice_id=account.practice_id,
+            account_id=account.id,
+            role=account.role,
+            patient_id=account.patient_id,
+            reader=reader,
+        )
     return SignedIn(account=account, session=session)
 
 

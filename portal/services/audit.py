@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from models import AuditAction, AuditEvent, Role
+from models import AuditAction, Role
 from portal import clock
 from portal.db import AS_DATETIME, AS_UUID, Reader, Row, Sql, reading
 from portal.request_context import client_ip, current_request, user_agent
@@ -33,8 +33,10 @@ async def record(
     account_id: uuid.UUID | None = None,
     role: Role | None = None,
     patient_id: uuid.UUID | None = None,
+    reader: Reader | None = None,
 ) -> None:
-    """Appends an event; call inside the transaction of the change it records."""
+    """Appends an event; call inside the transaction of the change it records
+    (or give the `reader` the change was made with)."""
     request = current_request.get()
     if action in ONCE_PER_REQUEST and request is not None:
         if action.value not in request.audited_once:
@@ -43,7 +45,7 @@ async def record(
             )
         await asyncio.shield(request.audited_once[action.value])
         return
-    await _write(action, practice_id, account_id, role, patient_id)
+    await _write(action, practice_id, account_id, role, patient_id, reader)
 
 
 async def _write(
@@ -52,17 +54,32 @@ async def _write(
     account_id: uuid.UUID | None,
     role: Role | None,
     patient_id: uuid.UUID | None,
+    reader: Reader | None = None,
 ) -> None:
-    await AuditEvent.create(
-        practice_id=practice_id,
-        account_id=account_id,
-        role=role,
-        action=action,
-        patient_id=patient_id,
-        occurred_at=clock.now(),
-        client_ip=client_ip(),
-        user_agent=user_agent(),
+    # One statement, on the caller's transaction when there is one (reading()
+    # joins it): every request that is refused or signs in writes one.
+    if reader is None:
+        async with reading() as reader:
+            await _write(action, practice_id, account_id, role, patient_id, reader)
+        return
+    await reader.execute(
+        INSERT_EVENT,
+        uuid.uuid4(),
+        practice_id,
+        account_id,
+        role.value if role is not None else None,
+        action.value,
+        patient_id,
+        clock.now(),
+        client_ip(),
+        user_agent(),
     )
+
+
+INSERT_EVENT = Sql(
+    "INSERT INTO audit_event (id, practice_id, account_id, role, action, patient_id,"
+    " occurred_at, client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
 
 
 async def record_for(

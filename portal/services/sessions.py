@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,24 +32,41 @@ def _idle(settings: Settings) -> timedelta:
     return timedelta(minutes=settings.session_idle_minutes)
 
 
-async def start_session(account: Account, settings: Settings) -> StartedSession:
+async def start_session(
+    account: Account, settings: Settings, reader: Reader | None = None
+) -> StartedSession:
+    if reader is None:
+        async with reading() as reader:
+            return await start_session(account, settings, reader)
     now = clock.now()
     token = new_token()
-    session = await Session.create(
+    session_id = uuid.uuid4()
+    expires_at = now + timedelta(hours=settings.session_max_hours)
+    await reader.execute(
+        START_SESSION,
+        session_id,
+        account.id,
+        keyed_hash(settings.secret_key, SESSION_PURPOSE, token),
+        now,
+        now,
+        expires_at,
+    )
+    viewer = Viewer(
         account_id=account.id,
-        token_hash=keyed_hash(settings.secret_key, SESSION_PURPOSE, token),
-        created_at=now,
-        last_seen_at=now,
-        expires_at=now + timedelta(hours=settings.session_max_hours),
+        practice_id=account.practice_id,
+        role=account.role,
+        patient_id=account.patient_id,
+        session_id=session_id,
     )
     return StartedSession(
-        token=token, expires_at=idle_deadline(session, settings), viewer=_viewer(account, session)
+        token=token, expires_at=min(now + _idle(settings), expires_at), viewer=viewer
     )
 
 
-def idle_deadline(session: Session, settings: Settings) -> datetime:
-    """When the session ends if it is not used again."""
-    return min(session.last_seen_at + _idle(settings), session.expires_at)
+START_SESSION = Sql(
+    "INSERT INTO session (id, account_id, token_hash, created_at, last_seen_at, expires_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
+)
 
 
 VIEWER_BY_TOKEN = Sql(
@@ -95,16 +113,6 @@ async def viewer_for_token(
         role=Role(row["role"]),
         patient_id=row["patient_id"],
         session_id=row["session_id"],
-    )
-
-
-def _viewer(account: Account, session: Session) -> Viewer:
-    return Viewer(
-        account_id=account.id,
-        practice_id=account.practice_id,
-        role=account.role,
-        patient_id=account.patient_id,
-        session_id=session.id,
     )
 
 

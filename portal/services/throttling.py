@@ -125,7 +125,12 @@ async def prune(reader: Reader) -> int:
 def login_key(settings: Settings, practice_slug: str, email: str) -> str:
     # The same normalisation as the account look-up: every spelling that
     # reaches one account shares one streak.
-    return _key(settings, "login", normalize_slug(practice_slug), normalize_email(email))
+    return login_key_of(settings, normalize_slug(practice_slug), normalize_email(email))
+
+
+def login_key_of(settings: Settings, slug: str, address: str) -> str:
+    """`login_key` of a slug and an address normalised already."""
+    return _key(settings, "login", slug, address)
 
 
 async def reserve_attempt(key_hash: str, reader: Reader) -> Attempt:
