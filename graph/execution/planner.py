@@ -15,6 +15,7 @@ standard executor.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 from collections.abc import Callable, Mapping
@@ -94,7 +95,24 @@ def _serializer(scalar: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], 
             return serialize_string
         if scalar.name == "ID":
             return str
-    return scalar.serialize
+        return scalar.serialize
+    return _enum_serializer(scalar)
+
+
+def _enum_serializer(enum: GraphQLEnumType) -> Callable[[Any], Any]:
+    """An enum's names looked up by value, the standard way for anything else."""
+    names: dict[Any, str] = {}
+    for name, definition in enum.values.items():
+        with contextlib.suppress(TypeError):  # an unhashable value: left to serialize
+            names.setdefault(definition.value, name)
+
+    def serialize(value: Any) -> Any:
+        try:
+            return names[value]
+        except (KeyError, TypeError):
+            return enum.serialize(value)
+
+    return serialize
 
 
 @dataclass(eq=False)

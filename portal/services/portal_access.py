@@ -32,7 +32,7 @@ class PortalState:
 PORTAL_STATES = Sql(
     "SELECT p.id AS patient_id, a.created_at AS signed_up_at, i.created_at AS invited_at,"
     " i.expires_at, i.used_at, i.revoked_at"
-    " FROM unnest($1::uuid[]) AS p(id)"
+    " FROM unnest(string_to_array($1, ',')::uuid[]) AS p(id)"
     " LEFT JOIN account a ON a.patient_id = p.id"
     " LEFT JOIN LATERAL (SELECT created_at, expires_at, used_at, revoked_at FROM invitation"
     "  WHERE patient_id = p.id ORDER BY created_at DESC LIMIT 1) i ON true",
@@ -61,7 +61,8 @@ async def portal_states(
         async with reading() as reader:
             return await portal_states(patient_ids, reader)
     ids = [str(pid) for pid in patient_ids]
-    argument: object = ids if reader.dialect == "postgres" else json.dumps(ids)
+    # One text, not an array of texts: asyncpg inspects every item of an array.
+    argument = ",".join(ids) if reader.dialect == "postgres" else json.dumps(ids)
     rows = {str(row["patient_id"]): row for row in await reader.fetch(PORTAL_STATES, argument)}
     now = clock.now()
     return [_state(rows.get(pid), now) for pid in ids]
