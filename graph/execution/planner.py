@@ -123,8 +123,9 @@ class ObjectPlan:
     fields: list[FieldPlan]
     # Permissions of its fields, each asked once per page of sources.
     permissions: list[FieldPermission]
-    # Generated writers of this selection, by whether sources are read by key.
-    builders: dict[bool, Any] = field(default_factory=dict)
+    # Generated writers of this selection, by whether sources are read by key
+    # and whether they write only its plain leaves (keeping places for the rest).
+    builders: dict[tuple[bool, bool], Any] = field(default_factory=dict)
     # When every field is a plain column leaf: (response key, column, constant)
     # for the database to write the object as JSON text under `render_alias`.
     render: tuple[tuple[str, str | None, str | None], ...] | None = None

@@ -147,11 +147,13 @@ async def complete_objects(
     builder = _builder(plan, by_key)
     if builder is not None:
         return builder(sources)
-    results: list[dict[str, Any]] = [{} for _ in sources]
+    # The plain leaves written in one loop, with a place kept for each of the
+    # other fields (so keys stay in the order asked), which are filled below.
+    build_leaves = _builder(plan, by_key, partial=True)
+    assert build_leaves is not None  # a partial builder is always made
+    results = build_leaves(sources)
     for field in plan.fields:
-        if field.kind == TYPENAME:
-            for result in results:
-                result[field.key] = plan.type_name
+        if _is_plain_leaf(field):
             continue
         if field.kind == ATTRIBUTE:
             read_field = (itemgetter if by_key else attrgetter)(field.python_name)
@@ -180,21 +182,24 @@ async def complete_objects(
     return results
 
 
-def _builder(plan: ObjectPlan, by_key: bool) -> Builder | None:
+def _is_plain_leaf(field: FieldPlan) -> bool:
+    return field.kind == TYPENAME or (
+        field.kind == ATTRIBUTE and field.object is None and not field.is_list
+    )
+
+
+def _builder(plan: ObjectPlan, by_key: bool, partial: bool = False) -> Builder | None:
     """A function writing this selection for a list of sources in one loop,
-    when every field is a plain leaf read from the source; made once."""
+    when every field is a plain leaf read from the source (`partial`: the
+    plain leaves, and None in the place of every other field); made once."""
     cache = plan.builders
-    if by_key not in cache:
-        cache[by_key] = _generate(plan, by_key)
-    return cache[by_key]
+    if (by_key, partial) not in cache:
+        cache[by_key, partial] = _generate(plan, by_key, partial)
+    return cache[by_key, partial]
 
 
-def _generate(plan: ObjectPlan, by_key: bool) -> Builder | None:
-    if not all(
-        field.kind == TYPENAME
-        or (field.kind == ATTRIBUTE and field.object is None and not field.is_list)
-        for field in plan.fields
-    ):
+def _generate(plan: ObjectPlan, by_key: bool, partial: bool) -> Builder | None:
+    if not partial and not all(_is_plain_leaf(field) for field in plan.fields):
         return None
     namespace: dict[str, Any] = {"NotCompiled": NotCompiled, "string": serialize_string}
     body = ["def build(sources):", "    out = []", "    for s in sources:"]
@@ -202,6 +207,9 @@ def _generate(plan: ObjectPlan, by_key: bool) -> Builder | None:
     for index, field in enumerate(plan.fields):
         if field.kind == TYPENAME:
             entries.append(f"{field.key!r}: {plan.type_name!r}")
+            continue
+        if not _is_plain_leaf(field):
+            entries.append(f"{field.key!r}: None")  # filled in afterwards
             continue
         value = f"v{index}"
         # Keys and names are GraphQL names and Python identifiers: safe to inline.
