@@ -26,7 +26,7 @@ from graph.execution.specs import NotCompiled
 from graph.execution.specs import Request as ExecutionRequest
 from graph.schema import build_schema
 from portal.db import reading
-from portal.http import RETRY_AFTER_SECONDS, error_body
+from portal.http import RETRY_AFTER_SECONDS, error_body, send_json
 from portal.request_context import current_request
 from portal.services.sessions import viewer_for_token
 from portal.settings import Settings, SettingsError
@@ -188,17 +188,7 @@ class GraphQLEndpoint:
         if answer is None:
             await self.standard(scope, _replay(body), send)
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(answer)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": answer})
+        await send_json(send, 200, answer)
 
     async def compiled(self, scope: Scope, payload: dict[str, Any]) -> bytes | None:
         """The response of a compiled plan, or None for the standard executor."""
@@ -257,18 +247,7 @@ async def _refuse(send: Send, message: str, code: str) -> None:
     if info is not None:
         info.outcome = "errors"
         info.error_codes = [code]
-    body = orjson.dumps(error_body(message, code))
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 400,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, 400, orjson.dumps(error_body(message, code)))
 
 
 async def _body(receive: Receive) -> bytes:

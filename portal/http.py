@@ -108,7 +108,13 @@ def _security_headers(settings: Settings, html: bool) -> tuple[tuple[bytes, byte
 async def _send_json(
     send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    payload = json.dumps(body).encode()
+    await send_json(send, status, json.dumps(body).encode(), headers)
+
+
+async def send_json(
+    send: Send, status: int, payload: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """A whole JSON response, its body written already."""
     await send(
         {
             "type": "http.response.start",

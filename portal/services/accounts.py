@@ -152,14 +152,7 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
         # Only failures count against the address and the streak.
         await throttling.settle_sign_in(streak, window_key, reader)
         session = await start_session(account, settings, reader)
-        await audit.record(
-            AuditAction.LOGIN_SUCCEEDED,
-            practice_id=account.practice_id,
-            account_id=account.id,
-            role=account.role,
-            patient_id=account.patient_id,
-            reader=reader,
-        )
+        await audit.record_for_account(AuditAction.LOGIN_SUCCEEDED, account, reader)
     return SignedIn(account=account, session=session)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from models import AuditAction, Role
+from models import Account, AuditAction, Role
 from portal import clock
 from portal.db import AS_DATETIME, AS_UUID, Reader, Row, Sql, reading
 from portal.request_context import client_ip, current_request, user_agent
@@ -80,6 +80,20 @@ INSERT_EVENT = Sql(
     "INSERT INTO audit_event (id, practice_id, account_id, role, action, patient_id,"
     " occurred_at, client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 )
+
+
+async def record_for_account(
+    action: AuditAction, account: Account, reader: Reader | None = None
+) -> None:
+    """An event concerning `account`, whoever is signed in (a sign-in, a reset)."""
+    await record(
+        action,
+        practice_id=account.practice_id,
+        account_id=account.id,
+        role=account.role,
+        patient_id=account.patient_id,
+        reader=reader,
+    )
 
 
 async def record_for(

@@ -177,13 +177,7 @@ async def create_account(
                 password_hash=password_hash,
                 password_changed_at=now,
             )
-            await audit.record(
-                AuditAction.ACCOUNT_CREATED,
-                practice_id=account.practice_id,
-                account_id=account.id,
-                role=account.role,
-                patient_id=patient.id,
-            )
+            await audit.record_for_account(AuditAction.ACCOUNT_CREATED, account)
             return account
     except IntegrityError:
         # The patient signed up meanwhile, or the address was taken: this

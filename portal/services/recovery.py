@@ -137,7 +137,7 @@ async def _issue_code(account: Account, settings: Settings) -> None:
         await VerificationCode.filter(
             account_id=account.id, used_at__isnull=True, revoked_at__isnull=True
         ).update(revoked_at=now)
-        await _record(AuditAction.CODE_REQUESTED, account)
+        await audit.record_for_account(AuditAction.CODE_REQUESTED, account)
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         issued = await VerificationCode.create(
             account_id=account.id,
@@ -178,18 +178,8 @@ async def verify_reset_code(
         try:
             return await _redeem_code(account, offered, settings)
         except InvalidCode:
-            await _record(AuditAction.CODE_FAILED, account)
+            await audit.record_for_account(AuditAction.CODE_FAILED, account)
             raise
-
-
-async def _record(action: AuditAction, account: Account) -> None:
-    await audit.record(
-        action,
-        practice_id=account.practice_id,
-        account_id=account.id,
-        role=account.role,
-        patient_id=account.patient_id,
-    )
 
 
 async def _redeem_code(account: Account, offered: str, settings: Settings) -> IssuedToken:
@@ -219,7 +209,7 @@ async def _redeem_code(account: Account, offered: str, settings: Settings) -> Is
         redeemed = await VerificationCode.filter(id=current.id, **still_live).update(used_at=now)
         if not redeemed:
             raise InvalidCode()
-        await _record(AuditAction.CODE_VERIFIED, account)
+        await audit.record_for_account(AuditAction.CODE_VERIFIED, account)
         return await _issue_reset_token(
             account.id, ResetSource.CODE, now + settings.reset_token_ttl, None, settings
         )
@@ -362,7 +352,7 @@ async def reset_password(
             password_hash=password_hash, password_changed_at=now
         )
         await _after_password_change(account, settings)
-        await _record(
+        await audit.record_for_account(
             AuditAction.PASSWORD_RESET_BY_CODE
             if found.source is ResetSource.CODE
             else AuditAction.PASSWORD_RESET_BY_LINK,
@@ -398,5 +388,5 @@ async def change_password(
             password_hash=password_hash, password_changed_at=now
         )
         await _after_password_change(account, settings, keep_session_id=viewer.session_id)
-        await _record(AuditAction.PASSWORD_CHANGED, account)
+        await audit.record_for_account(AuditAction.PASSWORD_CHANGED, account)
     return account
