@@ -211,10 +211,10 @@ class PostgresReader:
             availability.answered(asked_at)
 
             async def release() -> None:
-                # Unbounded, and cheaper for it (a bound costs asyncpg a task):
-                # giving back sends nothing (see _keep_session), as no reader
-                # statement leaves a transaction open.
-                await pool.release(connection)
+                # Bounded: a connection whose statement was cancelled (a
+                # request that ran out of time) waits for the server to
+                # confirm the cancel, and is closed if it does not in time.
+                await pool.release(connection, timeout=client.acquire_timeout)
 
         else:  # in a transaction, or before the pool exists: Tortoise's way
             held = client.acquire_connection()
