@@ -53,14 +53,6 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-async def _keep_session(connection: asyncpg.Connection) -> None:
-    """What asyncpg runs on a connection given back to the pool, instead of its
-    four statements (CLOSE ALL, UNLISTEN *, RESET ALL, unlock advisory locks):
-    nothing, since the service opens no cursors outside transactions, listens
-    to nothing, changes no setting with SET and takes no advisory lock.
-    asyncpg still rolls back a transaction left open."""
-
-
 @contextlib.contextmanager
 def _translated() -> Iterator[None]:
     asked_at = time.monotonic()
@@ -89,9 +81,6 @@ class PortalPostgresClient(AsyncpgDBClient):
     async def _translate_exceptions(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         with _translated():
             return await super()._translate_exceptions(func, *args, **kwargs)
-
-    async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
-        return await asyncpg.create_pool(None, reset=_keep_session, **kwargs)
 
     async def take_connection(self) -> Any:
         """A connection from the pool, waited for at most `acquire_timeout`
