@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,6 +54,22 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+# Connections whose every statement since they were taken completed: giving
+# them back needs no reset. Any other (a statement cancelled or failed
+# mid-way, or a connection Tortoise used) gets asyncpg's reset, which also
+# brings a connection left mid-protocol back in step with the server.
+_CLEAN: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
+RESET_SESSION = "SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;"
+
+
+async def _reset_unless_clean(connection: asyncpg.Connection) -> None:
+    """The pool's reset (asyncpg has rolled back any open transaction)."""
+    if connection in _CLEAN:
+        _CLEAN.discard(connection)
+        return
+    await connection.execute(RESET_SESSION)
+
+
 @contextlib.contextmanager
 def _translated() -> Iterator[None]:
     asked_at = time.monotonic()
@@ -81,6 +98,9 @@ class PortalPostgresClient(AsyncpgDBClient):
     async def _translate_exceptions(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         with _translated():
             return await super()._translate_exceptions(func, *args, **kwargs)
+
+    async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
+        return await asyncpg.create_pool(None, reset=_reset_unless_clean, **kwargs)
 
     async def take_connection(self) -> Any:
         """A connection from the pool, waited for at most `acquire_timeout`
@@ -159,13 +179,15 @@ class PostgresReader:
     generator-based context managers."""
 
     dialect = "postgres"
-    __slots__ = ("client", "connection", "given_back")
+    __slots__ = ("client", "connection", "given_back", "interrupted")
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self.connection: Any = None
         # How this connection goes back: to the pool, or (in a transaction) nowhere.
         self.given_back: Any = None
+        # Whether a statement ended other than by completing.
+        self.interrupted = False
 
     async def __aenter__(self) -> PostgresReader:
         return self
@@ -200,6 +222,9 @@ class PostgresReader:
             availability.answered(asked_at)
 
             async def release() -> None:
+                if not self.interrupted:
+                    # The driver's connection behind the pool's proxy.
+                    _CLEAN.add(connection._con)
                 # Bounded: a connection whose statement was cancelled (a
                 # request that ran out of time) waits for the server to
                 # confirm the cancel, and is closed if it does not in time.
@@ -219,14 +244,22 @@ class PostgresReader:
     async def fetch(self, sql: Sql, *args: Any) -> Any:
         connection = self.connection or await self._take()
         statements.debug(sql.text)
-        with _translated():
-            return await connection.fetch(sql.text, *args)
+        try:
+            with _translated():
+                return await connection.fetch(sql.text, *args)
+        except BaseException:
+            self.interrupted = True
+            raise
 
     async def execute(self, sql: Sql, *args: Any) -> int:
         connection = self.connection or await self._take()
         statements.debug(sql.text)
-        with _translated():
-            status = await connection.execute(sql.text, *args)
+        try:
+            with _translated():
+                status = await connection.execute(sql.text, *args)
+        except BaseException:
+            self.interrupted = True
+            raise
         # "UPDATE 3", "DELETE 0", "INSERT 0 1": the count is the last word.
         return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
 

@@ -28,7 +28,7 @@ from tortoise.backends.asyncpg.client import TransactionWrapper
 from tortoise.connection import connections
 from tortoise.transactions import in_transaction
 
-from portal.db import DatabaseUnavailable
+from portal.db import DatabaseUnavailable, Sql, reading
 from portal.settings import Settings
 from tests.conftest import Mailbox, SmtpServer
 from tests.faults import TcpProxy
@@ -469,3 +469,34 @@ async def test_a_transaction_whose_begin_fails_gives_back_its_connection(
     assert not isinstance(connections.get("default"), TransactionWrapper)
     assert (await connections.get("default").execute_query("SELECT 1"))[0] == 1
     assert await asyncio.create_task(connections.get("default").execute_query("SELECT 1"))
+
+
+PID_AND_NAME = Sql("SELECT pg_backend_pid() AS pid, current_setting('application_name') AS name")
+
+
+async def test_a_connection_is_reset_when_a_statement_on_it_was_cut_short(app: Starlette) -> None:
+    # Completed statements leave nothing to reset (no round trip for it);
+    # a statement cut short (a request out of time, a resolver cancelled)
+    # may leave the connection mid-way: it is reset before anyone reuses it.
+    async with reading() as reader:
+        [marked] = await reader.fetch(
+            Sql("SELECT pg_backend_pid() AS pid, set_config('application_name', 'marked', false)")
+        )
+    async with reading() as reader:
+        [clean] = await reader.fetch(PID_AND_NAME)
+
+    async def sleep_on_a_reader() -> None:
+        async with reading() as reader:
+            await reader.fetch(Sql("SELECT pg_sleep(5)"))
+
+    sleeping = asyncio.create_task(sleep_on_a_reader())
+    await asyncio.sleep(0.2)
+    sleeping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeping
+    async with reading() as reader:
+        [after] = await reader.fetch(PID_AND_NAME)
+
+    assert clean["pid"] == marked["pid"] == after["pid"]  # the pool hands back the last one
+    assert clean["name"] == "marked"
+    assert after["name"] != "marked"
