@@ -283,8 +283,8 @@ class Planner:
                 self.plan(prepared, operation, no_variables)
         return True
 
-    def prepare(self, query: str, document_id: str | None = None) -> Prepared | None:
-        key = document_id or self.document_id(query)
+    def prepare(self, query: str) -> Prepared | None:
+        key = self.document_id(query)
         if key in self.pinned:
             return self.pinned[key]
         if key in self.documents:

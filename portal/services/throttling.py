@@ -67,9 +67,6 @@ COUNT_IN_WINDOW = _sql(
     " count = CASE WHEN c.expires_at <= $2 THEN 1 ELSE c.count + 1 END, expires_at = $3"
     " RETURNING count"
 )
-REFUND_IN_WINDOW = _sql(
-    "UPDATE throttle_counter SET count = count - 1 WHERE key_hash = $1 AND count > 0"
-)
 # Granted (a row returned) when the streak had expired, has attempts left, or
 # its block is over (then exactly one attempt, however many ask at once).
 RESERVE_ATTEMPT = _sql(
@@ -169,8 +166,8 @@ async def clear(key_hash: str, reader: Reader) -> None:
 
 
 async def settle_sign_in(streak: str, window_key: str, reader: Reader) -> None:
-    """A good sign-in, in one statement: `clear` of its streak and
-    `refund_in_window` of the attempt its address was charged."""
+    """A good sign-in, in one statement: `clear` of its streak, and the
+    attempt its address was charged up front given back."""
     await reader.execute(SETTLE_SIGN_IN, streak, window_key, LOCKOUT_AFTER)
 
 
@@ -210,11 +207,6 @@ async def count_in_window(
     if counted[0]["count"] > window.limit:
         raise RateLimited(_window_retry_after(window, now))
     return key_hash
-
-
-async def refund_in_window(key_hash: str, reader: Reader) -> None:
-    """Takes back an attempt counted up front that turned out well."""
-    await reader.execute(REFUND_IN_WINDOW, key_hash)
 
 
 def _window_retry_after(window: Window, now: datetime) -> int:
