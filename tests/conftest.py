@@ -28,6 +28,7 @@ from portal import db
 from portal.app import create_app
 from portal.mail import delivery
 from portal.mail.delivery import DeliveryRound
+from portal.services.patients import common_short_terms
 from portal.settings import Settings
 from tests import factories
 
@@ -159,6 +160,7 @@ async def clean_database(app: Starlette) -> AsyncIterator[None]:
     yield
     # What a test's outage taught the process is forgotten with its data.
     db.availability.forget()
+    common_short_terms.forget()
     connection = connections.get("default")
     if connection.capabilities.dialect == "postgres":
         await connection.execute_script(f"TRUNCATE {', '.join(TABLES)} CASCADE")

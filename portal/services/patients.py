@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -241,12 +242,63 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+# A term of one or two characters on PostgreSQL: looked up in the index of
+# migration 0007, whose expression this repeats word for word.
+SHORT_TERM_CONDITION = (
+    "patient_short_grams(first_name_key || ' ' || last_name_key || ' ' || coalesce(email, ''))"
+    " @> ARRAY[{term}::text]"
+)
+# The characters and pairs found in at least this share of patients, by the
+# statistics ANALYZE keeps of that index.
+COMMON_SHARE = 0.2
+COMMON_GRAMS = Sql(
+    "SELECT gram FROM pg_stats,"
+    " unnest(most_common_elems::text::text[], most_common_elem_freqs) AS common (gram, share)"
+    " WHERE schemaname = current_schema() AND tablename = 'patient_short_grams'"
+    " AND gram IS NOT NULL AND share >= $1"
+)
+
+
+class CommonShortTerms:
+    """Short terms found in so many patients that reading every row is the
+    faster way to find them. For those the index does not help, and the
+    planner would evaluate its expression on every row (milliseconds per
+    thousand rows); they are matched by `strpos` instead, as cheap a test as
+    there is. Read from PostgreSQL's statistics at most every few minutes per
+    process, so a search pays one more statement that often."""
+
+    MAX_AGE_SECONDS = 300.0
+
+    def __init__(self) -> None:
+        self.terms: frozenset[str] = frozenset()
+        self._read_at: float | None = None
+
+    async def refresh_if_stale(self, reader: Reader) -> None:
+        now = time.monotonic()
+        if self._read_at is not None and now - self._read_at < self.MAX_AGE_SECONDS:
+            return
+        rows = await reader.fetch(COMMON_GRAMS, COMMON_SHARE)
+        self.terms = frozenset(row["gram"] for row in rows)
+        self._read_at = now
+
+    def forget(self) -> None:
+        self._read_at = None
+
+
+common_short_terms = CommonShortTerms()
+
+
+def _has_short_term(search: str) -> bool:
+    return any(len(term.casefold()) <= 2 for term in search.split())
+
+
 class _Where:
     """Conditions with their arguments, numbered as they are added. The SQL
     is made of fixed words only; every value is a `$n` argument."""
 
-    def __init__(self, dialect: str = "sqlite") -> None:
+    def __init__(self, dialect: str = "sqlite", common: frozenset[str] = frozenset()) -> None:
         self.dialect = dialect
+        self.common = common
         self.conditions: list[str] = []
         self.args: list[Any] = []
         # Whether every pattern has a trigram to look up (3 characters).
@@ -287,6 +339,9 @@ class _Where:
         search = search.replace("\x00", "")
         terms = []
         for term in search.split():
+            if self._short_term_indexed(term):
+                terms.append(SHORT_TERM_CONDITION.format(term=self.arg(term.casefold())))
+                continue
             alternatives = [
                 self.contains("first_name_key", term.casefold()),
                 self.contains("last_name_key", term.casefold()),
@@ -300,6 +355,18 @@ class _Where:
         if len(terms) > 1 and _looks_like_phone(whole):
             matches = f"({matches}) OR {self.contains('phone_digits', digits_of(whole))}"
         self.conditions.append(f"({matches})")
+
+    def _short_term_indexed(self, term: str) -> bool:
+        # The index holds names (casefolded) and email (lowercased) as one
+        # text: a term they would fold differently ("ß"), or one that also
+        # searches phone numbers, goes through the general conditions.
+        return (
+            self.dialect == "postgres"
+            and len(term.casefold()) <= 2
+            and term.casefold() == term.lower()
+            and term.casefold() not in self.common
+            and not _looks_like_phone(term)
+        )
 
     @property
     def sql(self) -> str:
@@ -391,7 +458,13 @@ async def list_patients(
                 render=render,
                 reader=reader,
             )
-    query = _Where(reader.dialect).visible_to(viewer)
+    common: frozenset[str] = frozenset()
+    if searched and reader.dialect == "postgres":
+        assert search is not None
+        if _has_short_term(search):
+            await common_short_terms.refresh_if_stale(reader)
+            common = common_short_terms.terms
+    query = _Where(reader.dialect, common).visible_to(viewer)
     if searched:
         assert search is not None
         query.matching(search)
