@@ -318,6 +318,53 @@ def _sqlite_args(args: Sequence[Any]) -> list[Any]:
     return [str(a) if isinstance(a, uuid.UUID) else a for a in args]
 
 
+# A statement and its arguments, to be run later (see `write_together`).
+Write = tuple[Sql, tuple[Any, ...]]
+
+
+async def write_together(reader: Reader, writes: Sequence[Write]) -> None:
+    """Writes that do not depend on one another, in one round trip on
+    PostgreSQL, atomically: each a data-modifying WITH clause, which runs once
+    and to completion (none sees the others' rows, so none may need to).
+    Elsewhere one after another."""
+    if reader.dialect != "postgres":
+        for sql, args in writes:
+            await reader.execute(sql, *args)
+        return
+    combined, counts = _together(tuple(sql for sql, _ in writes))
+    if counts != tuple(len(args) for _, args in writes):
+        raise ValueError("each statement takes as many arguments as its placeholders")
+    await reader.execute(combined, *(value for _, args in writes for value in args))
+
+
+_combined: dict[tuple[int, ...], tuple[tuple[Sql, ...], Sql, tuple[int, ...]]] = {}
+
+
+def _together(statements: tuple[Sql, ...]) -> tuple[Sql, tuple[int, ...]]:
+    """The combined statement, and how many arguments each part takes."""
+    # Keyed by the statements' identities (module constants): one text per
+    # combination, which asyncpg then prepares once per connection.
+    key = tuple(id(sql) for sql in statements)
+    known = _combined.get(key)
+    if known is not None:
+        return known[1], known[2]
+    clauses, counts, offset = [], [], 0
+    for number, sql in enumerate(statements):
+        used = max((int(n) for n in _PLACEHOLDER.findall(sql.text)), default=0)
+        shifted = _PLACEHOLDER.sub(_shifted_by(offset), sql.text)
+        clauses.append(f"write_{number} AS ({shifted})")
+        counts.append(used)
+        offset += used
+    combined = Sql("WITH " + ", ".join(clauses) + " SELECT 1")
+    # The statements are kept with it, so their identities stay theirs.
+    _combined[key] = (statements, combined, tuple(counts))
+    return combined, tuple(counts)
+
+
+def _shifted_by(offset: int) -> Callable[[re.Match[str]], str]:
+    return lambda placeholder: f"${int(placeholder.group(1)) + offset}"
+
+
 def reading() -> AbstractAsyncContextManager[Reader]:
     """A Reader for a few statements in a row: on PostgreSQL they share one
     pooled connection (one checkout), taken at the first statement."""

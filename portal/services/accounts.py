@@ -9,7 +9,7 @@ from tortoise.exceptions import IntegrityError
 
 from models import Account, AuditAction, Practice, Role
 from portal import clock
-from portal.db import AS_UUID, Reader, Row, Sql, reading
+from portal.db import AS_UUID, Reader, Row, Sql, reading, write_together
 from portal.services import audit, passwords, throttling
 from portal.services.emails import normalize_email, valid_email
 from portal.services.errors import (
@@ -20,7 +20,7 @@ from portal.services.errors import (
     ValidationFailed,
 )
 from portal.services.practices import find_practice, normalize_slug, valid_slug
-from portal.services.sessions import StartedSession, start_session
+from portal.services.sessions import StartedSession, new_session
 from portal.settings import Settings
 
 STAFF_ROLES = (Role.ADMIN, Role.CLINICIAN)
@@ -148,11 +148,17 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
     if passwords.needs_rehash(account.password_hash):
         account.password_hash = await passwords.hash_password(password)
         await Account.filter(id=account.id).update(password_hash=account.password_hash)
+    session, starting = new_session(account, settings)
     async with reading() as reader:
-        # Only failures count against the address and the streak.
-        await throttling.settle_sign_in(streak, window_key, reader)
-        session = await start_session(account, settings, reader)
-        await audit.record_for_account(AuditAction.LOGIN_SUCCEEDED, account, reader)
+        await write_together(
+            reader,
+            [
+                # Only failures count against the address and the streak.
+                throttling.settle_sign_in(streak, window_key),
+                starting,
+                audit.event_for_account(AuditAction.LOGIN_SUCCEEDED, account),
+            ],
+        )
     return SignedIn(account=account, session=session)
 
 

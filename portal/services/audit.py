@@ -11,7 +11,7 @@ from typing import Any
 
 from models import Account, AuditAction, Role
 from portal import clock
-from portal.db import AS_DATETIME, AS_UUID, Reader, Row, Sql, reading
+from portal.db import AS_DATETIME, AS_UUID, Reader, Row, Sql, Write, reading
 from portal.request_context import client_ip, current_request, user_agent
 from portal.services import cursors
 from portal.services.access import Viewer
@@ -62,17 +62,30 @@ async def _write(
         async with reading() as reader:
             await _write(action, practice_id, account_id, role, patient_id, reader)
         return
-    await reader.execute(
+    sql, args = _event(action, practice_id, account_id, role, patient_id)
+    await reader.execute(sql, *args)
+
+
+def _event(
+    action: AuditAction,
+    practice_id: uuid.UUID | None,
+    account_id: uuid.UUID | None,
+    role: Role | None,
+    patient_id: uuid.UUID | None,
+) -> Write:
+    return (
         INSERT_EVENT,
-        uuid.uuid4(),
-        practice_id,
-        account_id,
-        role.value if role is not None else None,
-        action.value,
-        patient_id,
-        clock.now(),
-        client_ip(),
-        user_agent(),
+        (
+            uuid.uuid4(),
+            practice_id,
+            account_id,
+            role.value if role is not None else None,
+            action.value,
+            patient_id,
+            clock.now(),
+            client_ip(),
+            user_agent(),
+        ),
     )
 
 
@@ -80,6 +93,13 @@ INSERT_EVENT = Sql(
     "INSERT INTO audit_event (id, practice_id, account_id, role, action, patient_id,"
     " occurred_at, client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 )
+
+
+def event_for_account(action: AuditAction, account: Account) -> Write:
+    """The write of `record_for_account`, for the caller to run with others
+    (not for the actions written once per request)."""
+    assert action not in ONCE_PER_REQUEST
+    return _event(action, account.practice_id, account.id, account.role, account.patient_id)
 
 
 async def record_for_account(

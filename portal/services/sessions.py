@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from models import Account, AuditAction, Role, Session
 from portal import clock
-from portal.db import AS_DATETIME, AS_UUID, Reader, Sql, reading
+from portal.db import AS_DATETIME, AS_UUID, Reader, Sql, Write, reading
 from portal.services import audit
 from portal.services.access import Viewer
 from portal.services.tokens import keyed_hash, new_token
@@ -38,18 +38,28 @@ async def start_session(
     if reader is None:
         async with reading() as reader:
             return await start_session(account, settings, reader)
+    session, (sql, args) = new_session(account, settings)
+    await reader.execute(sql, *args)
+    return session
+
+
+def new_session(account: Account, settings: Settings) -> tuple[StartedSession, Write]:
+    """A session for `account`, and the write that starts it (for the caller
+    to run, perhaps together with others)."""
     now = clock.now()
     token = new_token()
     session_id = uuid.uuid4()
     expires_at = now + timedelta(hours=settings.session_max_hours)
-    await reader.execute(
+    write = (
         START_SESSION,
-        session_id,
-        account.id,
-        keyed_hash(settings.secret_key, SESSION_PURPOSE, token),
-        now,
-        now,
-        expires_at,
+        (
+            session_id,
+            account.id,
+            keyed_hash(settings.secret_key, SESSION_PURPOSE, token),
+            now,
+            now,
+            expires_at,
+        ),
     )
     viewer = Viewer(
         account_id=account.id,
@@ -58,9 +68,10 @@ async def start_session(
         patient_id=account.patient_id,
         session_id=session_id,
     )
-    return StartedSession(
+    started = StartedSession(
         token=token, expires_at=min(now + _idle(settings), expires_at), viewer=viewer
     )
+    return started, write
 
 
 START_SESSION = Sql(

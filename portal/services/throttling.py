@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from ipaddress import ip_address, ip_network
 
 from portal import clock
-from portal.db import AS_DATETIME, Reader, Sql
+from portal.db import AS_DATETIME, Reader, Sql, Write
 from portal.request_context import client_ip
 from portal.services.emails import normalize_email
 from portal.services.errors import RateLimited
@@ -165,10 +165,10 @@ async def clear(key_hash: str, reader: Reader) -> None:
     await reader.execute(CLEAR, key_hash, LOCKOUT_AFTER)
 
 
-async def settle_sign_in(streak: str, window_key: str, reader: Reader) -> None:
-    """A good sign-in, in one statement: `clear` of its streak, and the
-    attempt its address was charged up front given back."""
-    await reader.execute(SETTLE_SIGN_IN, streak, window_key, LOCKOUT_AFTER)
+def settle_sign_in(streak: str, window_key: str) -> Write:
+    """The write of a good sign-in: `clear` of its streak, and the attempt its
+    address was charged up front given back."""
+    return (SETTLE_SIGN_IN, (streak, window_key, LOCKOUT_AFTER))
 
 
 # --- fixed windows ---
