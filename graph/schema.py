@@ -21,14 +21,14 @@ from strawberry.types import ExecutionContext
 
 from graph.audit.queries import audit_events, fetch_audit_events
 from graph.auth.mutations.change_password import change_password
-from graph.auth.mutations.login import login
+from graph.auth.mutations.login import login, run_login
 from graph.auth.mutations.logout import logout
 from graph.auth.mutations.request_verification_code import request_verification_code
 from graph.auth.mutations.reset_password import reset_password
 from graph.auth.mutations.verify_reset_code import verify_reset_code
 from graph.auth.queries import fetch_me, me
 from graph.errors import TopLevelError
-from graph.execution.specs import Root, compiled
+from graph.execution.specs import Mutate, Root, compiled
 from graph.limits import checked_documents
 from graph.patients.mutations.create_patient import create_patient
 from graph.patients.mutations.update_patient import update_patient
@@ -110,7 +110,9 @@ class Mutation:
         "sign in.",
     )
     login = strawberry.mutation(
-        resolver=login, description="Anyone. Signs in to the practice whose slug is given."
+        resolver=login,
+        metadata=compiled(Mutate(run_login)),
+        description="Anyone. Signs in to the practice whose slug is given.",
     )
     logout = strawberry.mutation(
         resolver=logout, description="Ends the caller's session. True when a session was ended."

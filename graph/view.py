@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError, located_error
+from graphql.execution.values import VariableValues
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -20,11 +22,11 @@ from strawberry.types import ExecutionResult
 
 from graph import trusted
 from graph.context import Context
-from graph.execution.planner import Planner
-from graph.execution.runner import run
+from graph.execution.planner import OperationPlan, Planner
+from graph.execution.runner import MutationFailed, run, run_mutation
 from graph.execution.specs import NotCompiled
 from graph.execution.specs import Request as ExecutionRequest
-from graph.schema import build_schema
+from graph.schema import MaskUnexpectedErrors, PortalSchema, build_schema, is_expected
 from portal.db import reading
 from portal.http import RETRY_AFTER_SECONDS, error_body, send_json
 from portal.request_context import current_request
@@ -92,8 +94,18 @@ class PortalGraphQL(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
+        errors = response.get("errors")
+        if errors:
+            response["errors"] = self.worded(list(errors))
+        return response
+
+    def formatted_errors(self, errors: list[GraphQLError]) -> list[dict[str, Any]]:
+        """Errors as `process_result` writes them (for compiled mutations)."""
+        return self.worded([error.formatted for error in errors])
+
+    def worded(self, errors: list[Any]) -> list[Any]:
         codes = []
-        for error in response.get("errors") or []:
+        for error in errors:
             if isinstance(error, dict):
                 # Errors graphql-core raises itself (a malformed query, a wrong
                 # argument type) carry no code; they are the caller's to fix.
@@ -107,7 +119,7 @@ class PortalGraphQL(GraphQL[Context, None]):
         if info is not None and codes:
             info.outcome = "errors"
             info.error_codes = sorted(set(codes))
-        return response
+        return errors
 
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
@@ -188,10 +200,13 @@ class GraphQLEndpoint:
         if answer is None:
             await self.standard(scope, _replay(body), send)
             return
-        await send_json(send, 200, answer)
+        await send_json(send, *answer)
 
-    async def compiled(self, scope: Scope, payload: dict[str, Any]) -> bytes | None:
-        """The response of a compiled plan, or None for the standard executor."""
+    async def compiled(
+        self, scope: Scope, payload: dict[str, Any]
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
+        """The response of a compiled plan (status, body, headers), or None
+        for the standard executor."""
         query, name = payload.get("query"), payload.get("operationName")
         variables = payload.get("variables") or {}
         if not isinstance(query, str) or not isinstance(variables, dict):
@@ -213,6 +228,8 @@ class GraphQLEndpoint:
         info = current_request.get()
         if info is not None and name is not None:
             info.operation = name
+        if plan.mutation is not None:
+            return await self.mutate(scope, plan, coerced)
         async with reading() as reader:
             viewer = await viewer_for_token(bearer_token_of(scope), self.settings, reader)
             scope.setdefault("state", {})["viewer"] = viewer
@@ -220,7 +237,47 @@ class GraphQLEndpoint:
                 data = await run(plan, coerced, ExecutionRequest(viewer, reader, self.settings))
             except NotCompiled:
                 return None
-        return orjson.dumps({"data": data})
+        return 200, orjson.dumps({"data": data}), []
+
+    async def mutate(
+        self, scope: Scope, plan: OperationPlan, variables: VariableValues
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
+        """A planned mutation. No connection is held while it runs: its
+        services take their own (a sign-in must not hold one through its hash)."""
+        token = bearer_token_of(scope)
+        viewer = None
+        if token:
+            async with reading() as reader:
+                viewer = await viewer_for_token(token, self.settings, reader)
+        scope.setdefault("state", {})["viewer"] = viewer
+        # A reader its selection never uses (a mutation's plan reads only the
+        # value the mutation returns), so it never takes a connection.
+        async with reading() as unused:
+            request = ExecutionRequest(viewer, unused, self.settings)
+            try:
+                data = await run_mutation(plan, variables, request)
+            except NotCompiled:
+                return None  # refused or not taken before it ran: nothing happened yet
+            except MutationFailed as failure:
+                return self._failed(failure)
+        return 200, orjson.dumps({"data": data}), []
+
+    def _failed(self, failure: MutationFailed) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """The answer the standard executor gives when a mutation raises:
+        our own top-level errors as they are, anything else logged and masked."""
+        field = failure.field
+        error = located_error(failure.problem, [field.node], [field.key])
+        schema = self.standard.schema
+        assert isinstance(schema, PortalSchema)
+        schema.process_errors([error])
+        if not is_expected(error):
+            error = MaskUnexpectedErrors().anonymise_error(error)
+        formatted = self.standard.formatted_errors([error])
+        status, headers = 200, []
+        if formatted[0]["extensions"]["code"] == "SERVICE_UNAVAILABLE":
+            status, headers = 503, [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
+        data = None if not field.nullable else {field.key: None}
+        return status, orjson.dumps({"data": data, "errors": formatted}), headers
 
 
 PERSISTED_DOCUMENT_NOT_FOUND = "PERSISTED_DOCUMENT_NOT_FOUND"

@@ -48,6 +48,7 @@ from starlette.applications import Starlette
 
 from models import AuditEvent, OutboxMessage, Patient, Practice, Role
 from portal.app import create_app
+from portal.services import accounts
 from portal.settings import Settings
 from tests import factories
 from tests.conftest import LOGIN
@@ -384,3 +385,118 @@ async def test_every_shape_of_query_an_admin_sends_is_answered_by_a_plan(
     assert executors.seen[-1] == "compiled"
     assert compiled[1][1] == [], compiled
     assert compiled == await answer(standard_http, token, body)
+
+
+# --- Mutations with a plan: sign-in -------------------------------------------
+
+SIGN_IN_SHAPES = {
+    "the suite's": LOGIN,
+    "aliases and a named fragment": """
+        mutation ($practice: String!, $email: String!, $password: String!) {
+          signedIn: login(practice: $practice, email: $email, password: $password) {
+            kind: __typename
+            ...Success
+            ... on RateLimitedError { code retryAfterSeconds }
+            ... on Error { message }
+          }
+        }
+        fragment Success on LoginSuccess { sessionToken: token account { role id } }
+    """,
+    "the type alone": """
+        mutation ($practice: String!, $email: String!, $password: String!) {
+          login(practice: $practice, email: $email, password: $password) { __typename }
+        }
+    """,
+}
+# What no plan answers (the account's practice is read from the database).
+SIGN_IN_READING_MORE = """
+    mutation ($practice: String!, $email: String!, $password: String!) {
+      login(practice: $practice, email: $email, password: $password) {
+        ... on LoginSuccess { account { practice { name } } }
+      }
+    }
+"""
+ATTEMPTS = [
+    ("north", "admin@north.example", factories.PASSWORD),
+    ("north", " ADMIN@North.Example ", factories.PASSWORD),
+    ("north", "admin@north.example", "not-the-password"),
+    ("nowhere", "admin@north.example", factories.PASSWORD),
+    ("north", "not an address", "x"),
+]
+
+
+def without_secrets(answer: tuple[int, Any, list[tuple[Any, ...]]]) -> Any:
+    """An answer with each new session's token and expiry in placeholders."""
+    text = json.dumps(answer[1])
+    text = re.sub(r'"(token|sessionToken)": "[^"]+"', r'"\1": "…"', text)
+    text = re.sub(r'"expiresAt": "[^"]+"', '"expiresAt": "…"', text)
+    return answer[0], json.loads(text), answer[2]
+
+
+@pytest.mark.parametrize("shape", SIGN_IN_SHAPES.values(), ids=SIGN_IN_SHAPES.keys())
+async def test_sign_ins_get_the_same_answers_from_both_executors(
+    http: httpx.AsyncClient,
+    standard_http: httpx.AsyncClient,
+    world: World,
+    executors: Executors,
+    shape: str,
+) -> None:
+    # Past the lockout, on the last round, both are refused alike.
+    for practice, email, password in ATTEMPTS * 3:
+        variables = {"practice": practice, "email": email, "password": password}
+        body = {"query": shape, "variables": variables}
+
+        compiled = await answer(http, None, body)
+        assert executors.seen[-1] == "compiled", variables
+        standard = await answer(standard_http, None, body)
+
+        assert without_secrets(compiled) == without_secrets(standard), variables
+
+
+async def test_a_sign_in_that_fails_unexpectedly_is_masked_alike(
+    http: httpx.AsyncClient,
+    standard_http: httpx.AsyncClient,
+    world: World,
+    executors: Executors,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = "a bug quoting " + "admin@north.example"
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(secret)
+
+    monkeypatch.setattr(accounts, "login", broken)
+    variables = {"practice": "north", "email": "admin@north.example", "password": "x"}
+    body = {"query": LOGIN, "variables": variables}
+
+    compiled = await answer(http, None, body)
+    assert executors.seen[-1] == "compiled"
+    standard = await answer(standard_http, None, body)
+
+    assert compiled == standard
+    assert compiled[1][0] is None
+    assert [json.loads(e)["extensions"]["code"] for e in compiled[1][1]] == [
+        "INTERNAL_SERVER_ERROR"
+    ]
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(logged) == 2 and all("RuntimeError" in r.getMessage() for r in logged)
+    assert secret not in caplog.text
+
+
+async def test_a_sign_in_selecting_what_the_database_holds_runs_on_the_standard_executor(
+    http: httpx.AsyncClient, world: World, executors: Executors
+) -> None:
+    variables = {
+        "practice": "north",
+        "email": "admin@north.example",
+        "password": factories.PASSWORD,
+    }
+
+    status, (data, errors), _ = await answer(
+        http, None, {"query": SIGN_IN_READING_MORE, "variables": variables}
+    )
+
+    assert executors.seen[-1] == "standard"
+    assert (status, errors) == (200, [])
+    assert data["login"]["account"]["practice"]["name"]

@@ -7,8 +7,11 @@ decided), each field bound to how it is read (`graph.execution.specs`), its
 permissions and how its value is written. Plans depend on variables only
 through `@skip`/`@include`, so most documents have exactly one.
 
-Anything a plan cannot do exactly as the standard executor would (mutations,
-introspection, abstract types, a field resolved without a compiled spec, a
+A mutation is planned when it is the operation's one field and declares a
+`Mutate` spec, and what it selects is read from its value alone.
+
+Anything a plan cannot do exactly as the standard executor would (other
+mutations, introspection, a field resolved without a compiled spec, a
 document that does not validate) gives no plan, and the request runs on the
 standard executor.
 """
@@ -63,7 +66,7 @@ from graphql.utilities import value_from_ast
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 
-from graph.execution.specs import KEY, Batch, Compute, NotCompiled, Root
+from graph.execution.specs import KEY, Batch, Compute, Mutate, NotCompiled, Root
 from graph.limits import shape_problem
 from graph.permissions import FieldPermission
 from portal.settings import Settings
@@ -71,7 +74,7 @@ from portal.settings import Settings
 # Sources read by key: rows from the database. Anything else by attribute.
 ROW_TYPES = (dict, asyncpg.Record)
 
-ATTRIBUTE, COMPUTED, BATCHED, ROOT, TYPENAME = range(5)
+ATTRIBUTE, COMPUTED, BATCHED, ROOT, TYPENAME, MUTATE = range(6)
 ABSENT = object()
 # Leaves the database writes as JSON exactly as the standard executor would
 # (a timestamp's text differs: trailing zeros, time zone), and how many pairs
@@ -168,7 +171,7 @@ class FieldPlan:
     name: str
     python_name: str
     kind: int
-    spec: Compute | Batch | Root | None
+    spec: Compute | Batch | Root | Mutate | None
     nullable: bool
     # A list of what follows (lists of lists do not occur in this schema).
     is_list: bool
@@ -183,6 +186,8 @@ class FieldPlan:
     # Arguments taken from variables as they are: (argument, variable, value
     # to use when the variable is not given, or ABSENT).
     recipe: list[tuple[str, str | None, Any]] | None = None
+    # A union or an interface: the selection on each type its value may have.
+    possible: dict[str, ObjectPlan] | None = None
 
     def arguments(self, variables: VariableValues) -> dict[str, Any]:
         if self.constant_arguments is not None:
@@ -201,6 +206,20 @@ class FieldPlan:
     def child(self, *names: str) -> FieldPlan | None:
         return self.object.child(*names) if self.object is not None else None
 
+    def reads_only_its_value(self) -> bool:
+        """Whether everything selected below is read from the value itself:
+        no resolver that reads the database, no permission to ask."""
+        below = [self.object] if self.object is not None else []
+        below += list((self.possible or {}).values())
+        return all(
+            not plan.permissions
+            and all(
+                field.kind in (ATTRIBUTE, COMPUTED, TYPENAME) and field.reads_only_its_value()
+                for field in plan.fields
+            )
+            for plan in below
+        )
+
     def keys(self) -> set[str]:
         return self.object.keys() if self.object is not None else set()
 
@@ -212,6 +231,8 @@ class FieldPlan:
 class OperationPlan:
     root: ObjectPlan
     root_permissions: dict[str, list[FieldPermission]]
+    # A mutation's plan: its one field, which runs once whatever follows.
+    mutation: FieldPlan | None = None
 
 
 class _VariablesInDirectives(Visitor):
@@ -356,9 +377,12 @@ class Planner:
     def _plan(
         self, prepared: Prepared, operation: OperationDefinitionNode, variables: VariableValues
     ) -> OperationPlan:
-        if operation.operation is not OperationType.QUERY:
-            raise NotCompiled("only queries are planned")
-        root_type = self.schema.query_type
+        if operation.operation is OperationType.QUERY:
+            root_type = self.schema.query_type
+        elif operation.operation is OperationType.MUTATION:
+            root_type = self.schema.mutation_type
+        else:
+            raise NotCompiled("subscriptions")
         assert root_type is not None
         collected = collect_fields(self.schema, prepared.fragments, variables, root_type, operation)
         if collected.new_defer_usages:
@@ -371,7 +395,16 @@ class Planner:
         }
         # The root's own permissions are asked of the viewer alone, per field.
         root.permissions = []
-        return OperationPlan(root=root, root_permissions=permissions)
+        mutation = None
+        if operation.operation is OperationType.MUTATION:
+            # Run once, with nothing after it that could want the standard
+            # executor instead.
+            mutation = root.fields[0] if len(root.fields) == 1 else None
+            if mutation is None or mutation.kind != MUTATE or not mutation.reads_only_its_value():
+                raise NotCompiled("a mutation without a plan")
+        elif any(f.kind == MUTATE for f in root.fields):
+            raise NotCompiled("a mutation's spec on a query")
+        return OperationPlan(root=root, root_permissions=permissions, mutation=mutation)
 
     def _object(
         self,
@@ -413,7 +446,19 @@ class Planner:
             elif isinstance(named, GraphQLScalarType | GraphQLEnumType):
                 plan.serialize = _serializer(named)
             else:
-                raise NotCompiled("abstract types are left to the standard executor")
+                # A union or an interface: the selection as it applies to
+                # each object type the value may be (fragments on the union,
+                # an interface or the type itself).
+                plan.possible = {}
+                for possible in self.schema.get_possible_types(named):
+                    sub = collect_subfields(
+                        self.schema, prepared.fragments, variables, operation, possible, details
+                    )
+                    if sub.new_defer_usages:
+                        raise NotCompiled("@defer")
+                    plan.possible[possible.name] = self._object(
+                        prepared, operation, variables, possible, sub.grouped_field_set
+                    )
             fields.append(plan)
         built = ObjectPlan(type_name=object_type.name, fields=fields, permissions=permissions)
         built.render = _render(object_type, fields)
@@ -469,7 +514,13 @@ class Planner:
             item_nullable = not isinstance(item, GraphQLNonNull)
             if isinstance(_strip(item), GraphQLList):
                 raise NotCompiled("lists of lists")
-        kinds = {Compute: COMPUTED, Batch: BATCHED, Root: ROOT, type(None): ATTRIBUTE}
+        kinds = {
+            Compute: COMPUTED,
+            Batch: BATCHED,
+            Root: ROOT,
+            Mutate: MUTATE,
+            type(None): ATTRIBUTE,
+        }
         variables = _uses_variables(node)
         return FieldPlan(
             key=key,

@@ -35,7 +35,7 @@ from graph.execution.planner import (
     OperationPlan,
     serialize_string,
 )
-from graph.execution.specs import SAME_SOURCE, Batch, Compute, NotCompiled, Request
+from graph.execution.specs import SAME_SOURCE, Batch, Compute, Mutate, NotCompiled, Request
 from portal.db import DatabaseUnavailable
 
 Builder = Callable[[list[Any]], list[dict[str, Any]]]
@@ -59,6 +59,40 @@ async def run(plan: OperationPlan, variables: VariableValues, request: Request) 
         value = await _call(root.fn, request, field.arguments(variables), field)  # type: ignore[arg-type]
         [data[field.key]] = await _complete(field, [value], request, variables)
     return data
+
+
+class MutationFailed(Exception):  # noqa: N818 - carries the failure, is not one itself
+    """A mutation ran, or began to, and then raised `problem`: the request is
+    answered with that error, never run again."""
+
+    def __init__(self, field: FieldPlan, problem: Exception) -> None:
+        super().__init__(type(problem).__name__)
+        self.field = field
+        self.problem = problem
+
+
+async def run_mutation(
+    plan: OperationPlan, variables: VariableValues, request: Request
+) -> dict[str, Any]:
+    """The data of a planned mutation. NotCompiled only before it runs (a
+    refusal, arguments a plan does not take as they are); once it runs,
+    whatever goes wrong raises MutationFailed."""
+    field = plan.mutation
+    assert field is not None and isinstance(field.spec, Mutate)
+    viewer = request.viewer
+    for permission in plan.root_permissions.get(field.key, ()):
+        if viewer is None or not permission.allows(viewer):
+            raise NotCompiled("refused")
+    try:
+        arguments = field.arguments(variables)
+    except Exception as problem:
+        raise NotCompiled(type(problem).__name__) from problem
+    try:
+        value = await field.spec.fn(request, arguments)
+        [written] = await _complete(field, [value], request, variables)
+    except Exception as problem:
+        raise MutationFailed(field, problem) from problem
+    return {field.key: written}
 
 
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -102,7 +136,7 @@ async def _complete_items(
     request: Request,
     variables: VariableValues,
 ) -> list[Any]:
-    if field.object is None:
+    if field.object is None and field.possible is None:
         serialize = field.serialize
         written: list[Any] = []
         for value in values:
@@ -116,11 +150,43 @@ async def _complete_items(
     present = [value for value in values if value is not None]
     if len(present) != len(values) and not nullable:
         raise NotCompiled("null object")
-    objects = await complete_objects(field.object, present, request, variables)
+    if field.possible is not None:
+        objects = await _complete_each_type(field.possible, present, request, variables)
+    else:
+        assert field.object is not None
+        objects = await complete_objects(field.object, present, request, variables)
     if len(present) == len(values):
         return objects
     built = iter(objects)
     return [next(built) if value is not None else None for value in values]
+
+
+def type_name_of(value: Any) -> str | None:
+    """The schema type of an object a resolver returned (a Strawberry type)."""
+    definition = getattr(type(value), "__strawberry_definition__", None)
+    name = getattr(definition, "name", None)
+    return name if isinstance(name, str) else None
+
+
+async def _complete_each_type(
+    possible: dict[str, ObjectPlan], sources: list[Any], request: Request, variables: Any
+) -> list[Any]:
+    """Objects of a union or an interface: each by the selection on its own
+    type, all of one type together, in the order given."""
+    of_type: dict[str, list[int]] = {}
+    for index, source in enumerate(sources):
+        name = type_name_of(source)
+        if name not in possible:
+            raise NotCompiled("an object of a type the plan does not know")
+        of_type.setdefault(name, []).append(index)
+    written: list[Any] = [None] * len(sources)
+    for name, indexes in of_type.items():
+        objects = await complete_objects(
+            possible[name], [sources[i] for i in indexes], request, variables
+        )
+        for index, value in zip(indexes, objects, strict=True):
+            written[index] = value
+    return written
 
 
 async def complete_objects(
@@ -184,7 +250,10 @@ async def complete_objects(
 
 def _is_plain_leaf(field: FieldPlan) -> bool:
     return field.kind == TYPENAME or (
-        field.kind == ATTRIBUTE and field.object is None and not field.is_list
+        field.kind == ATTRIBUTE
+        and field.object is None
+        and field.possible is None
+        and not field.is_list
     )
 
 

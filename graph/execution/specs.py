@@ -64,7 +64,18 @@ class Root:
     fn: Callable[[Request, Mapping[str, Any], FieldPlan], Awaitable[Any]]
 
 
-Spec = Compute | Batch | Root
+@dataclass(frozen=True)
+class Mutate:
+    """A mutation: its value from the arguments. It runs once: it may write,
+    so nothing after it falls back to the standard executor, and the
+    selection below it may only read what the value holds (no resolvers that
+    read the database, no permissions). It may set `request.viewer` for that
+    selection (a sign-in)."""
+
+    fn: Callable[[Request, Mapping[str, Any]], Awaitable[Any]]
+
+
+Spec = Compute | Batch | Root | Mutate
 
 
 def compiled(spec: Spec, **metadata: Any) -> dict[str, Any]:

@@ -108,7 +108,7 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
 
     Failures are counted per practice + email whether or not the account
     exists (a lockout with growing back-off) and per client address. At most
-    six statements whatever the outcome; no connection is held while the
+    six statements whatever the outcome (three for a good one on PostgreSQL); no connection is held while the
     password hash is checked.
     """
     # Normalised once: the address's validation is a good part of a
@@ -118,14 +118,7 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
     async with reading() as reader:
         practice_id, account = await _account_for_sign_in(slug, address, reader)
         try:
-            window_key = await throttling.count_in_window(
-                settings,
-                throttling.LOGIN_FAILURES_PER_IP,
-                "login-ip",
-                throttling.client_block(),
-                reader=reader,
-            )
-            attempt = await throttling.reserve_attempt(streak, reader)
+            window_key, attempt = await throttling.take_sign_in_attempt(settings, streak, reader)
         except RateLimited as refusal:
             limited: RateLimited | None = refusal
         else:

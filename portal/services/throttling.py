@@ -142,11 +142,71 @@ async def reserve_attempt(key_hash: str, reader: Reader) -> Attempt:
     if taken:
         return Attempt(key_hash, count=taken[0]["count"], remaining=taken[0]["remaining"])
     found = await reader.fetch(BLOCKED_UNTIL, key_hash)
-    blocked_until = found[0]["blocked_until"] if found else None
+    raise _refusal(found[0]["blocked_until"] if found else None, now)
+
+
+def _refusal(blocked_until: datetime | None, now: datetime) -> RateLimited:
     if blocked_until is None or blocked_until <= now:
         # The last allowed attempts are still being checked.
-        raise RateLimited(int(FIRST_BLOCK.total_seconds()))
-    raise RateLimited(_retry_after(blocked_until, now))
+        return RateLimited(int(FIRST_BLOCK.total_seconds()))
+    return RateLimited(_retry_after(blocked_until, now))
+
+
+# `count_in_window` of a sign-in's address then, unless that refused,
+# `reserve_attempt` of its streak, in one statement on PostgreSQL; with the
+# streak's block as it stood, for a refusal.
+TAKE_SIGN_IN_ATTEMPT = _sql(
+    "WITH window_count AS ("
+    " INSERT INTO throttle_counter AS c (key_hash, count, remaining, expires_at)"
+    " VALUES ($1, 1, 0, $3)"
+    " ON CONFLICT (key_hash) DO UPDATE SET"
+    " count = CASE WHEN c.expires_at <= $2 THEN 1 ELSE c.count + 1 END, expires_at = $3"
+    " RETURNING count),"
+    " reserved AS ("
+    " INSERT INTO throttle_counter AS c (key_hash, count, remaining, expires_at)"
+    " SELECT $4, 1, $5, $6 FROM window_count WHERE window_count.count <= $7"
+    " ON CONFLICT (key_hash) DO UPDATE SET"
+    " count = CASE WHEN c.expires_at <= $2 THEN 1 ELSE c.count + 1 END,"
+    " remaining = CASE WHEN c.expires_at <= $2 THEN $5"
+    " WHEN c.remaining > 0 THEN c.remaining - 1 ELSE 0 END,"
+    " blocked_until = NULL, expires_at = $6"
+    " WHERE c.expires_at <= $2 OR c.remaining > 0 OR c.blocked_until <= $2"
+    " RETURNING count, remaining)"
+    " SELECT w.count AS window_count, r.count, r.remaining,"
+    " (SELECT blocked_until FROM throttle_counter WHERE key_hash = $4) AS blocked_until"
+    " FROM window_count w LEFT JOIN reserved r ON true"
+)
+
+
+async def take_sign_in_attempt(
+    settings: Settings, streak: str, reader: Reader
+) -> tuple[str, Attempt]:
+    """Counts a sign-in against its client's address (`count_in_window`),
+    then takes an attempt of its streak (`reserve_attempt`); raises
+    RateLimited as they do. The address's key is returned for the refund."""
+    window = LOGIN_FAILURES_PER_IP
+    if reader.dialect != "postgres":
+        window_key = await count_in_window(
+            settings, window, "login-ip", client_block(), reader=reader
+        )
+        return window_key, await reserve_attempt(streak, reader)
+    now = clock.now()
+    window_key = _window_key(settings, window, now, "login-ip", client_block())
+    [taken] = await reader.fetch(
+        TAKE_SIGN_IN_ATTEMPT,
+        window_key,
+        now,
+        now + window.length * 2,
+        streak,
+        LOCKOUT_AFTER - 1,
+        now + STREAK_MEMORY,
+        window.limit,
+    )
+    if taken["window_count"] > window.limit:
+        raise RateLimited(_window_retry_after(window, now))
+    if taken["count"] is None:
+        raise _refusal(taken["blocked_until"], now)
+    return window_key, Attempt(streak, count=taken["count"], remaining=taken["remaining"])
 
 
 async def record_failure(attempt: Attempt, reader: Reader) -> None:
