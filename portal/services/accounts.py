@@ -108,8 +108,8 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
 
     Failures are counted per practice + email whether or not the account
     exists (a lockout with growing back-off) and per client address. At most
-    six statements whatever the outcome (three for a good one on PostgreSQL); no connection is held while the
-    password hash is checked.
+    six statements whatever the outcome (three for a good one on PostgreSQL);
+    no connection is held while the password hash is checked.
     """
     # Normalised once: the address's validation is a good part of a
     # sign-in's work beside the hash.
