@@ -71,7 +71,8 @@ class Query:
         permission_classes=[IsAdmin],
         metadata=compiled(Root(fetch_audit_events)),
         description="ADMIN. The practice's audit trail, newest first; only the events about "
-        "one patient when `patientId` is given. `first` is between 1 and 100.",
+        "one patient when `patientId` is given. `first` is between 1 and 100. Null, with a "
+        "FORBIDDEN error, for anyone else (so the rest of a query survives).",
     )
     invitation = strawberry.field(
         resolver=invitation,

@@ -626,7 +626,8 @@ def nodes(page: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def error_code(body: dict[str, Any]) -> str:
-    assert body.get("data") is None, body
+    """The code of a refused or failed `auditEvents`, which is then null."""
+    assert body.get("data") in (None, {"auditEvents": None}), body
     code: str = body["errors"][0]["extensions"]["code"]
     return code
 

@@ -18,7 +18,7 @@ CREATE_ACCOUNT = """
 mutation Create($token: String!, $password: String!, $confirmation: String!) {
   createAccount(token: $token, password: $password, passwordConfirmation: $confirmation) {
     __typename
-    ... on AccountCreated { email }
+    ... on AccountCreated { email patientId }
     ... on Error { code message }
   }
 }
@@ -77,6 +77,7 @@ async def test_invite_create_account_then_sign_in(
     assert result == {
         "__typename": "AccountCreated",
         "email": "grace@mail.example",
+        "patientId": str(patient_profile.id),
     }
     account = await Account.get(patient_id=patient_profile.id)
     assert account.role is Role.PATIENT

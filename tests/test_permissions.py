@@ -15,7 +15,7 @@ from strawberry.permission import BasePermission
 from graph.errors import Forbidden, Unauthenticated
 from graph.patients.types import PatientType
 from graph.permissions import IsAdminOfPatientPractice, IsStaffOrSelf
-from models import Patient, Practice, Role
+from models import AuditAction, AuditEvent, Patient, Practice, Role
 from portal.services.access import Viewer
 from tests import factories
 from tests.conftest import GraphQLClient
@@ -36,6 +36,7 @@ query Patient($id: ID!) { patient(id: $id) { id firstName dateOfBirth email phon
 """
 PATIENT_PORTAL = "query Patient($id: ID!) { patient(id: $id) { id portal { status } } }"
 MY_PROFILE = "query { me { patient { id dateOfBirth email phone } } }"
+PORTAL_ID = "query Patient($id: ID!) { patient(id: $id) { id portal { id } } }"
 MY_PORTAL = "query { me { patient { id portal { status } } } }"
 CREATE_PATIENT = """
 mutation CreatePatient($input: CreatePatientInput!) {
@@ -195,20 +196,44 @@ async def test_an_admin_sees_each_patients_portal_status(
     assert signed_up_at == account.created_at.astimezone(UTC)
 
 
-async def test_a_clinician_may_not_see_portal_status(
-    clinician: GraphQLClient, patient_profile: Patient
+async def test_a_portal_is_identified_by_its_patient_for_client_caches(
+    admin: GraphQLClient, patient_profile: Patient
 ) -> None:
+    found = await admin.data(PORTAL_ID, id=str(patient_profile.id))
+
+    patient_id = str(patient_profile.id)
+    assert found == {"patient": {"id": patient_id, "portal": {"id": patient_id}}}
+
+
+async def test_a_clinician_gets_every_patient_with_a_null_portal(
+    clinician: GraphQLClient, practice: Practice
+) -> None:
+    patients = [await factories.make_patient(practice, last_name=f"P{n}") for n in range(3)]
+
     listed = await clinician.post(PATIENTS_WITH_PORTAL)
-    single = await clinician.post(PATIENT_PORTAL, id=str(patient_profile.id))
+    single = await clinician.post(PATIENT_PORTAL, id=str(patients[0].id))
 
-    assert error_codes(listed) == ["FORBIDDEN"]
-    assert listed["errors"][0]["path"] == ["patients", "edges", 0, "node", "portal"]
+    # A refusal costs only the field refused: every patient is there.
+    assert listed["data"]["patients"]["edges"] == [
+        {"node": {"id": str(p.id), "portal": None}} for p in patients
+    ]
+    assert set(error_codes(listed)) == {"FORBIDDEN"}
+    assert sorted(e["path"] for e in listed["errors"]) == [
+        ["patients", "edges", n, "node", "portal"] for n in range(3)
+    ]
+    assert single["data"] == {"patient": {"id": str(patients[0].id), "portal": None}}
     assert error_codes(single) == ["FORBIDDEN"]
+    # Refused once per request in the audit trail, however many rows.
+    denied = await AuditEvent.filter(action=AuditAction.PERMISSION_DENIED).count()
+    assert denied == 2
 
 
-async def test_a_patient_may_not_see_their_own_portal_status(patient: GraphQLClient) -> None:
+async def test_a_patient_reads_their_profile_without_its_portal_status(
+    patient: GraphQLClient, patient_profile: Patient
+) -> None:
     body = await patient.post(MY_PORTAL)
 
+    assert body["data"] == {"me": {"patient": {"id": str(patient_profile.id), "portal": None}}}
     assert error_codes(body) == ["FORBIDDEN"]
     assert body["errors"][0]["path"] == ["me", "patient", "portal"]
 

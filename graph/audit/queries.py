@@ -20,7 +20,7 @@ async def audit_events(
     patient_id: strawberry.ID | None = None,
     first: int = 25,
     after: str | None = None,
-) -> AuditEventConnection:
+) -> AuditEventConnection | None:
     assert info.context.viewer is not None  # guaranteed by IsAdmin
     try:
         page = await audit.list_events(

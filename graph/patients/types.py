@@ -41,11 +41,12 @@ class PatientType:
     patient_id: strawberry.Private[uuid.UUID]
 
     @strawberry.field(
-        description="ADMIN only: portal access for this patient.",
+        description="ADMIN of the patient's practice: portal access for this patient; null, "
+        "with a FORBIDDEN error, for anyone else.",
         permission_classes=[IsAdminOfPatientPractice],
         metadata=compiled(Batch(portal_states_of, needs=("id",))),
     )
-    async def portal(self, info: Info) -> PatientPortal:
+    async def portal(self, info: Info) -> PatientPortal | None:
         return PatientPortal.from_state(
             await info.context.loaders.portal_state.load(self.patient_id)
         )

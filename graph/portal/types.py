@@ -5,6 +5,7 @@ from enum import Enum
 
 import strawberry
 
+from graph.execution.specs import Compute, compiled
 from portal.services.portal_access import PortalState
 from portal.services.portal_access import PortalStatus as ServicePortalStatus
 
@@ -27,6 +28,10 @@ class PortalStatus(Enum):
 
 @strawberry.type
 class PatientPortal:
+    id: strawberry.ID = strawberry.field(
+        description="The patient's id, so client caches can keep one portal per patient.",
+        metadata=compiled(Compute(lambda state: state.patient_id)),
+    )
     status: PortalStatus
     invited_at: datetime | None = strawberry.field(
         description="When the latest invitation was sent."
@@ -41,6 +46,7 @@ class PatientPortal:
     @classmethod
     def from_state(cls, state: PortalState) -> PatientPortal:
         return cls(
+            id=strawberry.ID(str(state.patient_id)),
             status=PortalStatus(state.status.value),
             invited_at=state.invited_at,
             invitation_expires_at=state.invitation_expires_at,

@@ -22,6 +22,7 @@ class PortalStatus(StrEnum):
 
 @dataclass(frozen=True)
 class PortalState:
+    patient_id: uuid.UUID
     status: PortalStatus
     invited_at: datetime | None = None
     invitation_expires_at: datetime | None = None
@@ -65,10 +66,10 @@ async def portal_states(
     argument = ",".join(ids) if reader.dialect == "postgres" else json.dumps(ids)
     rows = {str(row["patient_id"]): row for row in await reader.fetch(PORTAL_STATES, argument)}
     now = clock.now()
-    return [_state(rows.get(pid), now) for pid in ids]
+    return [_state(patient_id, rows.get(str(patient_id)), now) for patient_id in patient_ids]
 
 
-def _state(row: Row | None, now: datetime) -> PortalState:
+def _state(patient_id: uuid.UUID, row: Row | None, now: datetime) -> PortalState:
     signed_up_at = row["signed_up_at"] if row else None
     invited_at = row["invited_at"] if row else None
     expires_at = row["expires_at"] if row else None
@@ -83,6 +84,7 @@ def _state(row: Row | None, now: datetime) -> PortalState:
     else:
         status = PortalStatus.YET_TO_SIGN_UP
     return PortalState(
+        patient_id=patient_id,
         status=status,
         invited_at=invited_at,
         invitation_expires_at=expires_at,

@@ -13,6 +13,10 @@ from portal.services.errors import ServiceError
 @strawberry.type
 class AccountCreated:
     email: str
+    patient_id: strawberry.ID = strawberry.field(
+        description="The patient whose account this is, so a client can update what it keeps "
+        "of that patient (its portal is SIGNED_UP now)."
+    )
 
 
 CreateAccountResult = Annotated[
@@ -30,4 +34,5 @@ async def create_account(
         )
     except ServiceError as failure:
         return error_result(failure)
-    return AccountCreated(email=account.email)
+    assert account.patient_id is not None  # invitations are for patients
+    return AccountCreated(email=account.email, patient_id=strawberry.ID(str(account.patient_id)))
