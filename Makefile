@@ -42,9 +42,11 @@ lint: $(INSTALLED_TEST)
 typecheck: $(INSTALLED_TEST)
 	$(BIN)/mypy
 
-# Rewrites schema.graphql from the code (a test fails while it is stale).
+# Rewrites schema.graphql and clients/possible-types.json from the code (a
+# test fails while either is stale).
 schema: $(INSTALLED)
 	$(BIN)/python -c 'from graph.schema import schema; print(schema.as_str())' > schema.graphql
+	$(BIN)/python -m graph.clients > clients/possible-types.json
 
 # After changing models/: writes the next migration into models/migrations/.
 migrations: $(INSTALLED)

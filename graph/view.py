@@ -28,7 +28,7 @@ from graph.execution.specs import NotCompiled
 from graph.execution.specs import Request as ExecutionRequest
 from graph.schema import MaskUnexpectedErrors, PortalSchema, build_schema, is_expected
 from portal.db import reading
-from portal.http import RETRY_AFTER_SECONDS, error_body, send_json
+from portal.http import RETRY_AFTER_SECONDS, STATIC_DIRECTORY, error_body, send_json
 from portal.request_context import current_request
 from portal.services.sessions import viewer_for_token
 from portal.settings import Settings, SettingsError
@@ -60,6 +60,11 @@ class PortalGraphQL(GraphQL[Context, None]):
                 error_body(problem.reason, "BAD_USER_INPUT"), status_code=problem.status_code
             )
         await response(scope, receive, send)
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # Strawberry's page loads GraphiQL from a CDN; ours from the service.
+        return GRAPHIQL_PAGE.read_text()
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         assert isinstance(request, Request)
@@ -134,6 +139,7 @@ class PortalGraphQL(GraphQL[Context, None]):
 
 
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
+GRAPHIQL_PAGE = STATIC_DIRECTORY / "graphiql" / "index.html"
 
 
 def _is_unicode_text(value: object) -> bool:

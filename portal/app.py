@@ -15,10 +15,11 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from portal import db, housekeeping
-from portal.http import Edge, error_body
+from portal.http import STATIC_DIRECTORY, Edge, error_body
 from portal.lifecycle import Shutdown, watch_stop_signals
 from portal.logs import configure_logging
 from portal.mail.delivery import DeliveryWorker
@@ -114,6 +115,7 @@ def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/health", health, methods=["GET"]),
+            Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
         ],
         middleware=[
             Middleware(Edge, settings=settings, shutdown=shutdown),  # type: ignore[arg-type]

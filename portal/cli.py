@@ -25,6 +25,7 @@ from models import Practice, Role
 from portal import db
 from portal.logs import configure_logging
 from portal.mail import delivery
+from portal.mail.mailbox import newest_letters
 from portal.services import accounts, passwords, practices
 from portal.services.errors import ServiceError
 from portal.settings import Settings, SettingsError
@@ -151,6 +152,28 @@ def _trusted_documents(settings: Settings, args: argparse.Namespace) -> None:
     print(json.dumps(manifest(documents), indent=2, ensure_ascii=False))
 
 
+def _mail(settings: Settings, args: argparse.Namespace) -> None:
+    if args.count < 1:
+        raise CommandError("--count must be at least 1")
+    letters = newest_letters(settings.mail_dir, args.count, args.to)
+    if not letters:
+        where = "SMTP_URL is set: mail goes to that server" if settings.smtp_url else "no mail"
+        print(f"{where} (looked in {settings.mail_dir}/)")
+        return
+    for letter in letters:
+        sent = letter.sent_at.isoformat(sep=" ", timespec="seconds") if letter.sent_at else "?"
+        print(f"{sent}  to {letter.to}  {letter.subject}")
+        print(f"  file: {letter.path}")
+        for link in letter.links:
+            print(f"  link: {link}")
+        for code in letter.codes:
+            print(f"  code: {code}")
+        if args.body:
+            print()
+            print("\n".join(f"    {line}" for line in letter.text.rstrip().splitlines()))
+        print()
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -221,6 +244,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     documents.add_argument("files", nargs="+", metavar="FILE")
     documents.set_defaults(handler=_trusted_documents)
+
+    mail = commands.add_parser(
+        "mail",
+        help="show the newest mail written to PORTAL_MAIL_DIR (no SMTP_URL), decoded, "
+        "with its links and codes",
+    )
+    mail.add_argument("--count", type=int, default=5, help="how many (default 5)")
+    mail.add_argument("--to", help="only mail to this address")
+    mail.add_argument("--body", action="store_true", help="print each message's text too")
+    mail.set_defaults(handler=_mail)
 
     serve = commands.add_parser("serve", help="run the service with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
 from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
+from pathlib import Path
 from typing import Any
 
 from portal.db import is_unavailable
@@ -83,22 +84,28 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-@lru_cache(maxsize=4)
-def _security_headers(settings: Settings, html: bool) -> tuple[tuple[bytes, bytes], ...]:
+# Files the service serves as they are, under /static (GraphiQL's assets).
+STATIC_DIRECTORY = Path(__file__).parent / "static"
+
+
+@lru_cache(maxsize=8)
+def _security_headers(
+    settings: Settings, html: bool, static: bool = False
+) -> tuple[tuple[bytes, bytes], ...]:
     if html and not settings.is_production:
-        # GraphiQL loads its scripts and styles from a CDN and runs inline code.
+        # GraphiQL: its scripts and styles come from the service itself
+        # (portal/static/graphiql). Its editor sets styles inline.
         csp = (
-            "default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com "
-            "https://cdn.jsdelivr.net; style-src 'self' 'unsafe-inline' https://unpkg.com "
-            "https://cdn.jsdelivr.net; img-src 'self' data:; font-src 'self' data: "
-            "https://unpkg.com https://cdn.jsdelivr.net; worker-src 'self' blob:; "
-            "connect-src 'self'; frame-ancestors 'none'"
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         )
     else:
         csp = "default-src 'none'; frame-ancestors 'none'"
     return (
         (b"x-content-type-options", b"nosniff"),
-        (b"cache-control", b"no-store"),
+        # Static files hold nothing private: kept, and checked again by ETag.
+        (b"cache-control", b"no-cache" if static else b"no-store"),
         (b"referrer-policy", b"no-referrer"),
         (b"x-frame-options", b"DENY"),
         (b"content-security-policy", csp.encode()),
@@ -165,6 +172,7 @@ class Edge:
         status = 500
         response_started = False
         html = "text/html" in _header(scope, b"accept")
+        static = scope["path"].startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status, response_started
@@ -172,7 +180,7 @@ class Edge:
                 status = message["status"]
                 response_started = True
                 headers = list(message.get("headers", []))
-                headers += _security_headers(self.settings, html)
+                headers += _security_headers(self.settings, html, static)
                 headers.append((b"x-request-id", info.request_id.encode()))
                 message["headers"] = headers
             await send(message)

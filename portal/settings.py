@@ -116,10 +116,11 @@ class Settings:
                 "PORTAL_MAIL_LEASE_SECONDS must be longer than PORTAL_SMTP_TIMEOUT_SECONDS "
                 f"({smtp_timeout_seconds}), or a slow send could be taken over and sent twice"
             )
+        base_url = _base_url(env.get("PORTAL_BASE_URL"), production)
         return cls(
             database_url=_database_url(env.get("DATABASE_URL", DEFAULT_DATABASE_URL)),
             secret_key=_secret_key(env.get("PORTAL_SECRET_KEY"), production),
-            base_url=_base_url(env.get("PORTAL_BASE_URL"), production),
+            base_url=base_url,
             env=portal_env,
             session_idle_minutes=_int(env, "PORTAL_SESSION_IDLE_MINUTES", 30, 1, 24 * 60),
             session_max_hours=_int(env, "PORTAL_SESSION_MAX_HOURS", 12, 1, 24 * 30),
@@ -175,7 +176,7 @@ class Settings:
             trusted_documents=Path(env["PORTAL_TRUSTED_DOCUMENTS"])
             if env.get("PORTAL_TRUSTED_DOCUMENTS")
             else None,
-            cors_origins=_origins(env.get("PORTAL_CORS_ORIGINS", "")),
+            cors_origins=_cors_origins(env.get("PORTAL_CORS_ORIGINS", ""), base_url, production),
             trusted_proxies=_networks(env.get("PORTAL_TRUSTED_PROXIES", "")),
         )
 
@@ -355,6 +356,18 @@ def _mail_from(value: str) -> str:
     except (ValueError, IndexError):
         raise SettingsError(f"PORTAL_MAIL_FROM is not a valid address: {value!r}") from None
     return value
+
+
+def _cors_origins(raw: str, base_url: str, production: bool) -> tuple[str, ...]:
+    """`PORTAL_CORS_ORIGINS`; in development also the origin of `PORTAL_BASE_URL`,
+    where the front end the emails link to runs, so it works without a setting.
+    Production allows exactly the origins listed."""
+    origins = _origins(raw)
+    if production:
+        return origins
+    parts = urlsplit(base_url)
+    own = f"{parts.scheme}://{parts.netloc}"
+    return origins if own in origins else (*origins, own)
 
 
 def _origins(raw: str) -> tuple[str, ...]:

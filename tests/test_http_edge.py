@@ -9,7 +9,6 @@ import dataclasses
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -194,29 +193,6 @@ async def test_each_request_gets_its_own_request_id(http: httpx.AsyncClient) -> 
     assert len(ids) == 5
 
 
-async def test_graphiql_page_csp_allows_its_own_cdn_scripts_in_development(
-    http: httpx.AsyncClient,
-) -> None:
-    response = await graphiql_page(http)
-
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
-    directives = csp_directives(response)
-    assert directives["frame-ancestors"] == ["'none'"]
-    script_hosts = re.findall(r'<script[^>]*\bsrc="([^"]+)"', response.text)
-    style_hosts = re.findall(r'<link[^>]*\bhref="(https://[^"]+)"', response.text)
-    assert script_hosts, "GraphiQL's page loads its scripts from a CDN"
-    for url in script_hosts:
-        origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
-        assert origin in directives["script-src"], (url, directives["script-src"])
-    for url in style_hosts:
-        origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
-        assert origin in directives["style-src"], (url, directives["style-src"])
-    # Nothing else may be loaded from anywhere but the page's own origin.
-    assert directives["default-src"] == ["'self'"]
-    assert directives["connect-src"] == ["'self'"]
-
-
 # --- CORS ---------------------------------------------------------------------
 
 ALLOWED = "https://app.example"
@@ -275,13 +251,51 @@ async def test_a_post_from_another_origin_gets_no_cors_grant(cors: httpx.AsyncCl
     assert "access-control-allow-credentials" not in evil.headers
 
 
-async def test_no_origin_is_allowed_by_default(http: httpx.AsyncClient, settings: Settings) -> None:
-    assert settings.cors_origins == ()
+DEVELOPMENT = {"DATABASE_URL": "sqlite://:memory:"}
+PRODUCTION = {
+    **DEVELOPMENT,
+    "PORTAL_ENV": "production",
+    "PORTAL_SECRET_KEY": "Qx7mZ2rV9kLp4Wn8Ys3Tb6Hc1Jd5Gf0Ae",
+    "PORTAL_BASE_URL": "https://portal.example",
+}
 
-    response = await preflight_from(http, ALLOWED)
 
-    assert response.status_code >= 400
-    assert "access-control-allow-origin" not in response.headers
+async def test_in_development_the_front_end_the_emails_link_to_may_call_by_default() -> None:
+    settings = Settings.from_env(DEVELOPMENT)
+    front_end = settings.base_url  # http://127.0.0.1:5173 unless set
+
+    async with client_for(create_app(settings)) as http:
+        allowed = await preflight_from(http, front_end)
+        other = await preflight_from(http, ALLOWED)
+
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == front_end
+    assert other.status_code >= 400
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_in_development_the_front_end_origin_is_added_to_those_listed() -> None:
+    settings = Settings.from_env(
+        {
+            **DEVELOPMENT,
+            "PORTAL_BASE_URL": "http://localhost:3000/portal",
+            "PORTAL_CORS_ORIGINS": ALLOWED,
+        }
+    )
+
+    assert settings.cors_origins == (ALLOWED, "http://localhost:3000")
+
+
+async def test_production_allows_exactly_the_origins_listed() -> None:
+    assert Settings.from_env(PRODUCTION).cors_origins == ()
+    listed = Settings.from_env({**PRODUCTION, "PORTAL_CORS_ORIGINS": ALLOWED})
+    assert listed.cors_origins == (ALLOWED,)
+
+    async with client_for(create_app(listed)) as http:
+        refused = await preflight_from(http, "https://portal.example")
+
+    assert refused.status_code >= 400
+    assert "access-control-allow-origin" not in refused.headers
 
 
 # --- Production keeps GraphiQL, introspection and suggestions to itself -------

@@ -23,7 +23,9 @@ PRODUCTION = {
 def test_defaults() -> None:
     settings = Settings.from_env({"PORTAL_SECRET_KEY": DEV_KEY})
 
-    assert settings == Settings(secret_key=DEV_KEY)
+    # The front end the emails link to may call the API from a browser.
+    assert settings.cors_origins == ("http://127.0.0.1:5173",)
+    assert settings == Settings(secret_key=DEV_KEY, cors_origins=settings.cors_origins)
     assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite://var/portal.sqlite3"
     assert settings.env == "development"
     assert not settings.is_production
