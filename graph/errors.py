@@ -93,6 +93,16 @@ class ErrorCode(Enum):
         service.ErrorCode.INVALID_EXPIRY.value,
         description="The chosen expiry is in the past or too far in the future.",
     )
+    ACCOUNT_DISABLED = strawberry.enum_value(
+        service.ErrorCode.ACCOUNT_DISABLED.value,
+        description="The account is disabled or its portal access is revoked. Said only to a "
+        "caller who gave the right password.",
+    )
+    NOT_ALLOWED = strawberry.enum_value(
+        service.ErrorCode.NOT_ALLOWED.value,
+        description="Not allowed here: e.g. disabling your own account, or leaving the practice "
+        "without an active ADMIN.",
+    )
 
 
 @strawberry.interface(
@@ -178,6 +188,18 @@ class RateLimitedError(Error):
     retry_after_seconds: int = strawberry.field(description="How long to wait before trying again.")
 
 
+@strawberry.type(
+    description="The account is disabled or its portal access is revoked: ask the practice."
+)
+class AccountDisabledError(Error):
+    pass
+
+
+@strawberry.type(description="Not allowed here (your own account, or the practice's last ADMIN).")
+class NotAllowedError(Error):
+    pass
+
+
 _ERROR_TYPES: dict[service.ErrorCode, type[Error]] = {
     service.ErrorCode.NOT_FOUND: NotFoundError,
     service.ErrorCode.INVALID_CREDENTIALS: InvalidCredentialsError,
@@ -190,6 +212,8 @@ _ERROR_TYPES: dict[service.ErrorCode, type[Error]] = {
     service.ErrorCode.NOT_SIGNED_UP: NotSignedUpError,
     service.ErrorCode.INVALID_CODE: InvalidCodeError,
     service.ErrorCode.INVALID_EXPIRY: InvalidExpiryError,
+    service.ErrorCode.ACCOUNT_DISABLED: AccountDisabledError,
+    service.ErrorCode.NOT_ALLOWED: NotAllowedError,
 }
 
 

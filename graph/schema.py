@@ -36,6 +36,8 @@ from graph.patients.queries import fetch_patient, fetch_patients, patient, patie
 from graph.permissions import IsAdmin, IsSignedIn, IsStaff
 from graph.portal.mutations.create_account import create_account
 from graph.portal.mutations.generate_reset_link import generate_reset_link
+from graph.portal.mutations.restore_portal_access import restore_portal_access
+from graph.portal.mutations.revoke_portal_access import revoke_portal_access
 from graph.portal.mutations.send_invitation import send_invitation
 from graph.portal.queries import fetch_invitation, invitation
 from portal.db import is_unavailable
@@ -104,6 +106,19 @@ class Mutation:
         permission_classes=[IsAdmin],
         description="ADMIN. A link with which a signed-up patient sets a new password, valid "
         "until `expiresAt`. Generating a new one replaces the earlier link.",
+    )
+    revoke_portal_access = strawberry.mutation(
+        resolver=revoke_portal_access,
+        permission_classes=[IsAdmin],
+        description="ADMIN. Revokes a patient's portal access in one transaction: cancels a "
+        "pending invitation; disables the account, ends its sessions and kills its codes, reset "
+        "tokens and links. Doing it again changes nothing. No email is sent.",
+    )
+    restore_portal_access = strawberry.mutation(
+        resolver=restore_portal_access,
+        permission_classes=[IsAdmin],
+        description="ADMIN. Lets a revoked patient's account sign in again with its password. "
+        "No email is sent.",
     )
     create_account = strawberry.mutation(
         resolver=create_account,

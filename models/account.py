@@ -36,6 +36,10 @@ class Account(Model):
     patient_id: uuid.UUID | None
     created_at = fields.DatetimeField(auto_now_add=True)
     password_changed_at = fields.DatetimeField()
+    # Set while an ADMIN has disabled the account (for a patient: revoked
+    # their portal access); it cannot sign in or recover its password.
+    disabled_at = fields.DatetimeField(null=True)
+    last_sign_in_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "account"

@@ -23,6 +23,8 @@ class Session(Model):
     last_seen_at = fields.DatetimeField()
     expires_at = fields.DatetimeField()
     ended_at = fields.DatetimeField(null=True)
+    # "Firefox on Windows": a summary of the User-Agent, never the header itself.
+    device = fields.CharField(max_length=100, null=True)
 
     class Meta:
         table = "session"

@@ -591,6 +591,10 @@ async def test_no_event_holds_a_password_token_code_email_or_name(
     await patient.data(CHANGE_PASSWORD, current=THIRD_PASSWORD, password=NEW_PASSWORD + "x")
     secrets += [NEW_PASSWORD + "x"]
     await patient.data(LOGOUT)
+    # Portal access revoked, a sign-in refused for it with the right password, restored.
+    await admin.data(REVOKE_ACCESS, id=str(grace.id))
+    await login_answer(anonymous, GRACE, NEW_PASSWORD + "x")
+    await admin.data(RESTORE_ACCESS, id=str(grace.id))
     # A refusal.
     await clinician.post(CREATE_PATIENT, input=NEW_PATIENT)
 
@@ -623,6 +627,10 @@ async def audit_page(client: GraphQLClient, **variables: Any) -> dict[str, Any]:
 
 def nodes(page: dict[str, Any]) -> list[dict[str, Any]]:
     return [edge["node"] for edge in page["edges"]]
+
+
+REVOKE_ACCESS = "mutation($id: ID!) { revokePortalAccess(patientId: $id) { __typename } }"
+RESTORE_ACCESS = "mutation($id: ID!) { restorePortalAccess(patientId: $id) { __typename } }"
 
 
 def error_code(body: dict[str, Any]) -> str:

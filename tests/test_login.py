@@ -211,3 +211,18 @@ async def test_a_sign_in_costs_at_most_six_statements_whatever_its_outcome(
     # writes.
     if connections.get("default").capabilities.dialect == "postgres":
         assert costs["signed in"] == 3, costs
+
+
+async def test_an_account_shows_when_it_last_signed_in(
+    clock: FrozenClock, anonymous: GraphQLClient, admin_account: Account
+) -> None:
+    first = await anonymous.login("north", admin_account.email, factories.PASSWORD)
+    signed_in_at = clock.now()
+    clock.advance(minutes=3)
+
+    shown = await first.data("query { me { active lastSignInAt } }")
+    await anonymous.login("north", admin_account.email, factories.PASSWORD)
+    again = await first.data("query { me { lastSignInAt } }")
+
+    assert shown["me"] == {"active": True, "lastSignInAt": signed_in_at.isoformat()}
+    assert again["me"]["lastSignInAt"] == clock.now().isoformat()

@@ -70,6 +70,11 @@ class AccountType:
     id: strawberry.ID
     email: str
     role: Role
+    active: bool = strawberry.field(
+        description="False once an ADMIN disabled the account or revoked the patient's portal "
+        "access."
+    )
+    last_sign_in_at: datetime | None
     practice_id: strawberry.Private[uuid.UUID]
     patient_id: strawberry.Private[uuid.UUID | None]
 
@@ -94,6 +99,8 @@ class AccountType:
             id=strawberry.ID(str(account.id)),
             email=account.email,
             role=Role(account.role.value),
+            active=account.disabled_at is None,
+            last_sign_in_at=account.last_sign_in_at,
             practice_id=account.practice_id,
             patient_id=account.patient_id,
         )

@@ -24,6 +24,11 @@ class PortalStatus(Enum):
         ServicePortalStatus.SIGNED_UP.value,
         description="Already signed up: the patient has created a portal account.",
     )
+    REVOKED = strawberry.enum_value(
+        ServicePortalStatus.REVOKED.value,
+        description="Revoked: an ADMIN revoked portal access; the account cannot sign in until "
+        "access is restored.",
+    )
 
 
 @strawberry.type
@@ -42,6 +47,9 @@ class PatientPortal:
     signed_up_at: datetime | None = strawberry.field(
         description="When the patient created their account."
     )
+    revoked_at: datetime | None = strawberry.field(
+        description="When portal access was revoked; null unless the status is REVOKED."
+    )
 
     @classmethod
     def from_state(cls, state: PortalState) -> PatientPortal:
@@ -51,6 +59,7 @@ class PatientPortal:
             invited_at=state.invited_at,
             invitation_expires_at=state.invitation_expires_at,
             signed_up_at=state.signed_up_at,
+            revoked_at=state.revoked_at,
         )
 
 

@@ -9,10 +9,11 @@ from tortoise.exceptions import IntegrityError
 
 from models import Account, AuditAction, Practice, Role
 from portal import clock
-from portal.db import AS_UUID, Reader, Row, Sql, reading, write_together
+from portal.db import AS_DATETIME, AS_UUID, Reader, Row, Sql, reading, write_together
 from portal.services import audit, passwords, throttling
 from portal.services.emails import normalize_email, valid_email
 from portal.services.errors import (
+    AccountDisabled,
     EmailTaken,
     InvalidCredentials,
     NotFound,
@@ -66,6 +67,11 @@ async def find_account(practice: Practice | None, email: str) -> Account | None:
     return await Account.get_or_none(practice=practice, email=address)
 
 
+DISABLED_MESSAGE = (
+    "Your access to this practice's portal is turned off. Contact your practice to restore it."
+)
+
+
 @dataclass(frozen=True)
 class SignedIn:
     account: Account
@@ -75,9 +81,14 @@ class SignedIn:
 # The practice and, when its email matches, the account: one statement.
 ACCOUNT_FOR_SIGN_IN = Sql(
     "SELECT p.id AS practice_id, a.id AS account_id, a.email, a.role, a.patient_id,"
-    " a.password_hash FROM practice p"
+    " a.password_hash, a.disabled_at FROM practice p"
     " LEFT JOIN account a ON a.practice_id = p.id AND a.email = $2 WHERE p.slug = $1",
-    types={"practice_id": AS_UUID, "account_id": AS_UUID, "patient_id": AS_UUID},
+    types={
+        "practice_id": AS_UUID,
+        "account_id": AS_UUID,
+        "patient_id": AS_UUID,
+        "disabled_at": AS_DATETIME,
+    },
 )
 
 
@@ -99,6 +110,7 @@ async def _account_for_sign_in(
         role=Role(row["role"]),
         patient_id=row["patient_id"],
         password_hash=row["password_hash"],
+        disabled_at=row["disabled_at"],
     )
     return row["practice_id"], account
 
@@ -138,6 +150,19 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
                 reader=reader,
             )
         raise InvalidCredentials()
+    if account.disabled_at is not None:
+        # Said only to whoever knows the password: a wrong one answers as
+        # for any account, in the same time. Not a failed guess: the streak
+        # and the address get their attempt back.
+        async with reading() as reader:
+            await write_together(
+                reader,
+                [
+                    throttling.settle_sign_in(streak, window_key),
+                    audit.event_for_account(AuditAction.LOGIN_DISABLED, account),
+                ],
+            )
+        raise AccountDisabled(DISABLED_MESSAGE)
     if passwords.needs_rehash(account.password_hash):
         account.password_hash = await passwords.hash_password(password)
         await Account.filter(id=account.id).update(password_hash=account.password_hash)
@@ -160,8 +185,14 @@ async def get_account(account_id: uuid.UUID) -> Account:
 
 
 ACCOUNT_BY_ID = Sql(
-    "SELECT id, email, role, practice_id, patient_id FROM account WHERE id = $1",
-    types={"id": AS_UUID, "practice_id": AS_UUID, "patient_id": AS_UUID},
+    "SELECT id, email, role, practice_id, patient_id, disabled_at IS NULL AS active,"
+    " last_sign_in_at FROM account WHERE id = $1",
+    types={
+        "id": AS_UUID,
+        "practice_id": AS_UUID,
+        "patient_id": AS_UUID,
+        "last_sign_in_at": AS_DATETIME,
+    },
 )
 
 

@@ -19,6 +19,8 @@ class ErrorCode(StrEnum):
     INVALID_CODE = "INVALID_CODE"
     RATE_LIMITED = "RATE_LIMITED"
     INVALID_EXPIRY = "INVALID_EXPIRY"
+    ACCOUNT_DISABLED = "ACCOUNT_DISABLED"
+    NOT_ALLOWED = "NOT_ALLOWED"
 
 
 class ServiceError(Exception):
@@ -99,6 +101,14 @@ class InvalidCode(ServiceError):
 
 class InvalidExpiry(ServiceError):
     code = ErrorCode.INVALID_EXPIRY
+
+
+class AccountDisabled(ServiceError):
+    code = ErrorCode.ACCOUNT_DISABLED
+
+
+class NotAllowed(ServiceError):
+    code = ErrorCode.NOT_ALLOWED
 
 
 class RateLimited(ServiceError):

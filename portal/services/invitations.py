@@ -15,6 +15,7 @@ from portal.mail.outbox import enqueue
 from portal.services import audit, passwords
 from portal.services.access import Viewer, find_visible_patient
 from portal.services.errors import (
+    AccountDisabled,
     AlreadySignedUp,
     EmailTaken,
     InvalidToken,
@@ -80,7 +81,10 @@ async def send_invitation(viewer: Viewer, patient_id: str, settings: Settings) -
         patient = await find_visible_patient(viewer, patient_id, for_update=True)
         if patient is None:
             raise NotFound()
-        if await Account.exists(patient_id=patient.id):
+        account = await Account.get_or_none(patient_id=patient.id)
+        if account is not None and account.disabled_at is not None:
+            raise AccountDisabled("This patient's portal access is revoked: restore it first.")
+        if account is not None:
             raise AlreadySignedUp("This patient already has a portal account.")
         if not patient.email:
             raise MissingEmail("Add an email address to the patient's profile first.")

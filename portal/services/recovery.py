@@ -34,6 +34,7 @@ from portal.services.access import Viewer, find_visible_patient
 from portal.services.accounts import find_account
 from portal.services.emails import normalize_email
 from portal.services.errors import (
+    AccountDisabled,
     InvalidCode,
     InvalidCredentials,
     InvalidExpiry,
@@ -49,6 +50,7 @@ CODE_PURPOSE = "verification-code"
 RESET_PURPOSE = "password-reset"
 CODE_DIGITS = 6
 MAX_CODE_ATTEMPTS = 5
+REVOKED_MESSAGE = "This patient's portal access is revoked: restore it first."
 CODE_SENT_MESSAGE = (
     "If an account with that email address exists, we have sent it a verification code."
 )
@@ -94,7 +96,8 @@ async def request_verification_code(practice_slug: str, email: str, settings: Se
             email,
         )
         account = await _find_account(practice_slug, email)
-        if account is not None:
+        # A disabled account is answered alike, and sent nothing.
+        if account is not None and account.disabled_at is None:
             await _issue_code(account, settings)
     return CODE_SENT_MESSAGE
 
@@ -172,7 +175,7 @@ async def verify_reset_code(
             email,
         )
         account = await _find_account(practice_slug, email)
-        if account is None:
+        if account is None or account.disabled_at is not None:
             raise InvalidCode()
         offered = _code_hash(settings, account.id, code.strip())
         try:
@@ -260,6 +263,8 @@ async def generate_reset_link(
         account = await Account.get_or_none(patient_id=patient.id)
         if account is None:
             raise NotSignedUp("This patient has no portal account yet: send an invitation.")
+        if account.disabled_at is not None:
+            raise AccountDisabled(REVOKED_MESSAGE)
         now = clock.now()
         latest = now + timedelta(days=settings.reset_link_max_days)
         if expires_at.tzinfo is None:
@@ -346,7 +351,10 @@ async def reset_password(
         redeemed = await ResetToken.filter(
             id=found.id, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
         ).update(used_at=now)
-        if not redeemed:
+        # Disabling kills an account's tokens; one that raced it is refused
+        # here, inside the transaction that would use it.
+        active = await Account.filter(id=account.id, disabled_at__isnull=True).exists()
+        if not redeemed or not active:
             raise InvalidToken()
         await Account.filter(id=account.id).update(
             password_hash=password_hash, password_changed_at=now

@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 from models import Account, AuditAction, Role, Session
 from portal import clock
 from portal.db import AS_DATETIME, AS_UUID, Reader, Sql, Write, reading
+from portal.request_context import user_agent
 from portal.services import audit
 from portal.services.access import Viewer
+from portal.services.devices import device_of
 from portal.services.tokens import keyed_hash, new_token
 from portal.settings import Settings
 
@@ -59,6 +61,7 @@ def new_session(account: Account, settings: Settings) -> tuple[StartedSession, W
             now,
             now,
             expires_at,
+            device_of(user_agent() or ""),
         ),
     )
     viewer = Viewer(
@@ -74,9 +77,23 @@ def new_session(account: Account, settings: Settings) -> tuple[StartedSession, W
     return started, write
 
 
+# Only for an account that is not disabled: a sign-in that checked the
+# password while an ADMIN disabled the account leaves no session behind. On
+# PostgreSQL the account row is locked: a disabling transaction that holds it
+# makes this wait, then find it disabled; one that comes after ends the
+# session it finds. The lock is the one the trigger keeping
+# `last_sign_in_at` needs anyway (a share lock would deadlock two sign-ins
+# of one account, each waiting to upgrade it).
 START_SESSION = Sql(
-    "INSERT INTO session (id, account_id, token_hash, created_at, last_seen_at, expires_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6)"
+    "INSERT INTO session"
+    " (id, account_id, token_hash, created_at, last_seen_at, expires_at, device)"
+    " SELECT $1::uuid, $2::uuid, $3, $4::timestamptz, $5::timestamptz, $6::timestamptz, $7"
+    " WHERE EXISTS (SELECT 1 FROM account WHERE id = $2::uuid AND disabled_at IS NULL"
+    " FOR NO KEY UPDATE)",
+    sqlite="INSERT INTO session"
+    " (id, account_id, token_hash, created_at, last_seen_at, expires_at, device)"
+    " SELECT $1, $2, $3, $4, $5, $6, $7"
+    " WHERE EXISTS (SELECT 1 FROM account WHERE id = $2 AND disabled_at IS NULL)",
 )
 
 
@@ -84,7 +101,7 @@ VIEWER_BY_TOKEN = Sql(
     "SELECT s.id AS session_id, s.last_seen_at, a.id AS account_id, a.practice_id, a.role,"
     " a.patient_id FROM session s JOIN account a ON a.id = s.account_id"
     " WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2"
-    " AND s.last_seen_at > $3",
+    " AND s.last_seen_at > $3 AND a.disabled_at IS NULL",
     types={
         "session_id": AS_UUID,
         "last_seen_at": AS_DATETIME,

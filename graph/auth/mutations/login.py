@@ -7,7 +7,12 @@ import strawberry
 
 from graph.auth.types import AccountType, LoginSuccess
 from graph.context import Info
-from graph.errors import InvalidCredentialsError, RateLimitedError, error_result
+from graph.errors import (
+    AccountDisabledError,
+    InvalidCredentialsError,
+    RateLimitedError,
+    error_result,
+)
 from graph.execution.specs import Request
 from portal.services import accounts
 from portal.services.access import Viewer
@@ -15,7 +20,8 @@ from portal.services.errors import ServiceError
 from portal.settings import Settings
 
 LoginResult = Annotated[
-    LoginSuccess | InvalidCredentialsError | RateLimitedError, strawberry.union("LoginResult")
+    LoginSuccess | InvalidCredentialsError | RateLimitedError | AccountDisabledError,
+    strawberry.union("LoginResult"),
 ]
 
 

@@ -6,7 +6,13 @@ from typing import Annotated
 import strawberry
 
 from graph.context import Info
-from graph.errors import InvalidExpiryError, NotFoundError, NotSignedUpError, error_result
+from graph.errors import (
+    AccountDisabledError,
+    InvalidExpiryError,
+    NotFoundError,
+    NotSignedUpError,
+    error_result,
+)
 from portal.services import recovery
 from portal.services.errors import ServiceError
 
@@ -20,7 +26,11 @@ class ResetLinkGenerated:
 
 
 GenerateResetLinkResult = Annotated[
-    ResetLinkGenerated | NotFoundError | NotSignedUpError | InvalidExpiryError,
+    ResetLinkGenerated
+    | NotFoundError
+    | NotSignedUpError
+    | InvalidExpiryError
+    | AccountDisabledError,
     strawberry.union("GenerateResetLinkResult"),
 ]
 

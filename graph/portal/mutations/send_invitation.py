@@ -7,6 +7,7 @@ import strawberry
 
 from graph.context import Info
 from graph.errors import (
+    AccountDisabledError,
     AlreadySignedUpError,
     EmailTakenError,
     MissingEmailError,
@@ -26,7 +27,12 @@ class InvitationSent:
 
 
 SendInvitationResult = Annotated[
-    InvitationSent | NotFoundError | MissingEmailError | AlreadySignedUpError | EmailTakenError,
+    InvitationSent
+    | NotFoundError
+    | MissingEmailError
+    | AlreadySignedUpError
+    | EmailTakenError
+    | AccountDisabledError,
     strawberry.union("SendInvitationResult"),
 ]
 
