@@ -27,6 +27,7 @@ from graph.auth.mutations.request_verification_code import request_verification_
 from graph.auth.mutations.reset_password import reset_password
 from graph.auth.mutations.verify_reset_code import verify_reset_code
 from graph.auth.queries import fetch_me, me
+from graph.auth.sessions import end_other_sessions, end_session, fetch_my_sessions, my_sessions
 from graph.errors import TopLevelError
 from graph.execution.specs import Mutate, Root, compiled
 from graph.limits import checked_documents
@@ -75,6 +76,12 @@ class Query:
         description="ADMIN. The practice's audit trail, newest first; only the events about "
         "one patient when `patientId` is given. `first` is between 1 and 100. Null, with a "
         "FORBIDDEN error, for anyone else (so the rest of a query survives).",
+    )
+    my_sessions = strawberry.field(
+        resolver=my_sessions,
+        permission_classes=[IsSignedIn],
+        metadata=compiled(Root(fetch_my_sessions)),
+        description="Signed in. The caller's own open sessions, the most recently used first.",
     )
     invitation = strawberry.field(
         resolver=invitation,
@@ -146,6 +153,18 @@ class Mutation:
         resolver=reset_password,
         description="Anyone holding a reset token: from `verifyResetCode`, or from a link made "
         "by `generateResetLink`. Sets the new password and ends every session of the account.",
+    )
+    end_session = strawberry.mutation(
+        resolver=end_session,
+        permission_classes=[IsSignedIn],
+        description="Signed in. Ends one of the caller's own sessions; false when there is no "
+        "such session of theirs.",
+    )
+    end_other_sessions = strawberry.mutation(
+        resolver=end_other_sessions,
+        permission_classes=[IsSignedIn],
+        description="Signed in. Ends every session of the caller but this one; returns how many "
+        "ended.",
     )
     change_password = strawberry.mutation(
         resolver=change_password,

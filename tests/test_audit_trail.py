@@ -588,6 +588,14 @@ async def test_no_event_holds_a_password_token_code_email_or_name(
     # Changing the password while signed in, then signing out.
     patient = await anonymous.login("north", GRACE, THIRD_PASSWORD)
     secrets += [patient.token or ""]
+    # Another device signed out by its id, then a third by "everywhere else".
+    second = await anonymous.login("north", GRACE, THIRD_PASSWORD)
+    third = await anonymous.login("north", GRACE, THIRD_PASSWORD)
+    secrets += [second.token or "", third.token or ""]
+    sessions = (await patient.data("query { mySessions { id current } }"))["mySessions"]
+    other_id = next(s["id"] for s in sessions if not s["current"])
+    await patient.data("mutation($id: ID!) { endSession(id: $id) }", id=other_id)
+    await patient.data("mutation { endOtherSessions }")
     await patient.data(CHANGE_PASSWORD, current=THIRD_PASSWORD, password=NEW_PASSWORD + "x")
     secrets += [NEW_PASSWORD + "x"]
     await patient.data(LOGOUT)

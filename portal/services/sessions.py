@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tortoise.transactions import in_transaction
+
 from models import Account, AuditAction, Role, Session
 from portal import clock
 from portal.db import AS_DATETIME, AS_UUID, Reader, Sql, Write, reading
@@ -152,3 +154,81 @@ async def logout(viewer: Viewer) -> bool:
     if ended:
         await audit.record_for(viewer, AuditAction.LOGOUT)
     return ended > 0
+
+
+# --- the caller's own sessions -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    id: uuid.UUID
+    created_at: datetime
+    last_seen_at: datetime
+    # When it ends if unused (its absolute end may come sooner).
+    expires_at: datetime
+    device: str | None
+    current: bool
+
+
+OPEN_SESSIONS = Sql(
+    "SELECT id, created_at, last_seen_at, expires_at, device FROM session"
+    " WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2 AND last_seen_at > $3"
+    " ORDER BY last_seen_at DESC, created_at DESC",
+    types={
+        "id": AS_UUID,
+        "created_at": AS_DATETIME,
+        "last_seen_at": AS_DATETIME,
+        "expires_at": AS_DATETIME,
+    },
+)
+
+
+async def open_sessions(
+    viewer: Viewer, settings: Settings, reader: Reader | None = None
+) -> list[OpenSession]:
+    """The viewer's sessions still open, the most recently used first. Never
+    a token or its hash: a session is known by its id alone."""
+    if reader is None:
+        async with reading() as reader:
+            return await open_sessions(viewer, settings, reader)
+    now = clock.now()
+    idle = _idle(settings)
+    found = await reader.fetch(OPEN_SESSIONS, viewer.account_id, now, now - idle)
+    return [
+        OpenSession(
+            id=row["id"],
+            created_at=row["created_at"],
+            last_seen_at=row["last_seen_at"],
+            expires_at=min(row["last_seen_at"] + idle, row["expires_at"]),
+            device=row["device"],
+            current=row["id"] == viewer.session_id,
+        )
+        for row in found
+    ]
+
+
+async def end_session(viewer: Viewer, session_id: uuid.UUID | None) -> bool:
+    """Ends one of the viewer's own sessions; False for anything else (an
+    unknown id, someone else's, one ended already), alike."""
+    if session_id is None:
+        return False
+    async with in_transaction():
+        ended = await Session.filter(
+            id=session_id, account_id=viewer.account_id, ended_at__isnull=True
+        ).update(ended_at=clock.now())
+        if ended:
+            await audit.record_for(viewer, AuditAction.SESSION_ENDED)
+    return ended > 0
+
+
+async def end_other_sessions(viewer: Viewer) -> int:
+    """Ends every session of the viewer but the current one; how many ended."""
+    async with in_transaction():
+        ended = (
+            await Session.filter(account_id=viewer.account_id, ended_at__isnull=True)
+            .exclude(id=viewer.session_id)
+            .update(ended_at=clock.now())
+        )
+        if ended:
+            await audit.record_for(viewer, AuditAction.OTHER_SESSIONS_ENDED)
+    return int(ended)
