@@ -41,6 +41,10 @@ from graph.portal.mutations.restore_portal_access import restore_portal_access
 from graph.portal.mutations.revoke_portal_access import revoke_portal_access
 from graph.portal.mutations.send_invitation import send_invitation
 from graph.portal.queries import fetch_invitation, invitation
+from graph.staff.mutations.disable_account import disable_account
+from graph.staff.mutations.enable_account import enable_account
+from graph.staff.mutations.invite_staff import invite_staff
+from graph.staff.queries import fetch_staff, staff
 from portal.db import is_unavailable
 from portal.http import UNAVAILABLE_MESSAGE
 from portal.settings import Settings
@@ -82,6 +86,13 @@ class Query:
         permission_classes=[IsSignedIn],
         metadata=compiled(Root(fetch_my_sessions)),
         description="Signed in. The caller's own open sessions, the most recently used first.",
+    )
+    staff = strawberry.field(
+        resolver=staff,
+        permission_classes=[IsAdmin],
+        metadata=compiled(Root(fetch_staff)),
+        description="ADMIN. The practice's staff accounts (ADMIN and CLINICIAN), ordered by "
+        "email. `first` is between 1 and 100.",
     )
     invitation = strawberry.field(
         resolver=invitation,
@@ -153,6 +164,24 @@ class Mutation:
         resolver=reset_password,
         description="Anyone holding a reset token: from `verifyResetCode`, or from a link made "
         "by `generateResetLink`. Sets the new password and ends every session of the account.",
+    )
+    invite_staff = strawberry.mutation(
+        resolver=invite_staff,
+        permission_classes=[IsAdmin],
+        description="ADMIN. Emails a new staff member a link to create their account with the "
+        "given role (ADMIN or CLINICIAN) through `createAccount`. Sending again to the same "
+        "address replaces the earlier link.",
+    )
+    disable_account = strawberry.mutation(
+        resolver=disable_account,
+        permission_classes=[IsAdmin],
+        description="ADMIN. Disables a staff account of the practice and ends its sessions. "
+        "NOT_ALLOWED for the caller's own account and for the practice's last active ADMIN.",
+    )
+    enable_account = strawberry.mutation(
+        resolver=enable_account,
+        permission_classes=[IsAdmin],
+        description="ADMIN. Lets a disabled staff account sign in again.",
     )
     end_session = strawberry.mutation(
         resolver=end_session,

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 from tortoise import fields
 from tortoise.models import Model
 
+from models.account import Role
+
 if TYPE_CHECKING:
     from models.account import Account
     from models.patient import Patient
@@ -13,17 +15,20 @@ if TYPE_CHECKING:
 
 
 class Invitation(Model):
-    """A sign-up link sent to a patient. Only an HMAC of its token is kept."""
+    """A sign-up link sent to a patient, or to a new member of staff (no
+    patient; `role` ADMIN or CLINICIAN). Only an HMAC of its token is kept."""
 
     id = fields.UUIDField(primary_key=True)
     practice: fields.ForeignKeyRelation[Practice] = fields.ForeignKeyField(
         "models.Practice", related_name="invitations", on_delete=fields.RESTRICT
     )
     practice_id: uuid.UUID
-    patient: fields.ForeignKeyRelation[Patient] = fields.ForeignKeyField(
-        "models.Patient", related_name="invitations", on_delete=fields.CASCADE
+    patient: fields.ForeignKeyNullableRelation[Patient] = fields.ForeignKeyField(
+        "models.Patient", related_name="invitations", null=True, on_delete=fields.CASCADE
     )
-    patient_id: uuid.UUID
+    patient_id: uuid.UUID | None
+    # The account's role: PATIENT for a patient's invitation.
+    role = fields.CharEnumField(Role, max_length=16, default=Role.PATIENT)
     token_hash = fields.CharField(max_length=64, unique=True)
     sent_to = fields.CharField(max_length=254)
     sent_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(

@@ -26,7 +26,7 @@ from portal import db
 from portal.logs import configure_logging
 from portal.mail import delivery
 from portal.mail.mailbox import newest_letters
-from portal.services import accounts, passwords, practices
+from portal.services import accounts, passwords, practices, staff
 from portal.services.errors import ServiceError
 from portal.settings import Settings, SettingsError
 
@@ -91,6 +91,18 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> None:
         print(f"Created {account.role.value} account {account.email} in {args.practice!r}.")
 
     _run(settings, work)
+
+
+def _set_user_enabled(enabled: bool) -> Callable[[Settings, argparse.Namespace], None]:
+    def handler(settings: Settings, args: argparse.Namespace) -> None:
+        async def work() -> None:
+            account = await staff.set_staff_enabled(args.practice, args.email, enabled)
+            state = "enabled" if account.disabled_at is None else "disabled"
+            print(f"{account.role.value} account {account.email} in {args.practice!r} is {state}.")
+
+        _run(settings, work)
+
+    return handler
 
 
 def _ensure_demo(settings: Settings, args: argparse.Namespace) -> None:
@@ -228,6 +240,15 @@ def _parser() -> argparse.ArgumentParser:
     user.add_argument("--email", required=True)
     user.add_argument("--role", required=True, choices=["ADMIN", "CLINICIAN"])
     user.set_defaults(handler=_create_user)
+
+    for name, enabled, what in (
+        ("disable-user", False, "disable a staff account and end its sessions"),
+        ("enable-user", True, "let a disabled staff account sign in again"),
+    ):
+        switch = commands.add_parser(name, help=what)
+        switch.add_argument("--practice", required=True, help="the practice's slug")
+        switch.add_argument("--email", required=True)
+        switch.set_defaults(handler=_set_user_enabled(enabled))
 
     demo = commands.add_parser(
         "ensure-demo", help="on an empty database, create a demo practice and admin"

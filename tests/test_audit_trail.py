@@ -603,6 +603,12 @@ async def test_no_event_holds_a_password_token_code_email_or_name(
     await admin.data(REVOKE_ACCESS, id=str(grace.id))
     await login_answer(anonymous, GRACE, NEW_PASSWORD + "x")
     await admin.data(RESTORE_ACCESS, id=str(grace.id))
+    # A member of staff invited; another disabled, then enabled.
+    await admin.data(INVITE_STAFF, email="newhire@north.example")
+    secrets += ["newhire@north.example"]
+    bea = await factories.make_staff(practice, Role.CLINICIAN, email="bea@north.example")
+    await admin.data(DISABLE_ACCOUNT, id=str(bea.id))
+    await admin.data(ENABLE_ACCOUNT, id=str(bea.id))
     # A refusal.
     await clinician.post(CREATE_PATIENT, input=NEW_PATIENT)
 
@@ -637,6 +643,11 @@ def nodes(page: dict[str, Any]) -> list[dict[str, Any]]:
     return [edge["node"] for edge in page["edges"]]
 
 
+INVITE_STAFF = (
+    "mutation($email: String!) { inviteStaff(email: $email, role: CLINICIAN) { __typename } }"
+)
+DISABLE_ACCOUNT = "mutation($id: ID!) { disableAccount(accountId: $id) { __typename } }"
+ENABLE_ACCOUNT = "mutation($id: ID!) { enableAccount(accountId: $id) { __typename } }"
 REVOKE_ACCESS = "mutation($id: ID!) { revokePortalAccess(patientId: $id) { __typename } }"
 RESTORE_ACCESS = "mutation($id: ID!) { restorePortalAccess(patientId: $id) { __typename } }"
 

@@ -187,6 +187,41 @@ def test_create_user_makes_an_account_that_can_sign_in(north: Cli) -> None:
     assert PasswordHasher().verify(password_hash, STRONG_PASSWORD)
 
 
+def test_the_operator_disables_and_enables_a_staff_account_but_keeps_an_admin(
+    north: Cli,
+) -> None:
+    for email, role in (("ada@north.example", "ADMIN"), ("bea@north.example", "CLINICIAN")):
+        north.run(
+            "create-user",
+            "--practice",
+            "north",
+            "--email",
+            email,
+            "--role",
+            role,
+            PORTAL_PASSWORD=STRONG_PASSWORD,
+        )
+
+    disabled = north.run("disable-user", "--practice", "north", "--email", "BEA@north.example")
+    last_admin = north.run("disable-user", "--practice", "north", "--email", "ada@north.example")
+    unknown = north.run("disable-user", "--practice", "north", "--email", "nobody@north.example")
+
+    assert_ok(disabled)
+    assert "is disabled" in disabled.stdout
+    assert_one_line_failure(last_admin, "disable-user")
+    assert "at least one active ADMIN" in last_admin.stderr
+    assert_one_line_failure(unknown, "disable-user")
+    states = dict(north.rows("SELECT email, disabled_at IS NULL FROM account"))
+    assert states == {"ada@north.example": 1, "bea@north.example": 0}
+
+    enabled = north.run("enable-user", "--practice", "north", "--email", "bea@north.example")
+
+    assert_ok(enabled)
+    assert (
+        dict(north.rows("SELECT email, disabled_at IS NULL FROM account"))["bea@north.example"] == 1
+    )
+
+
 def test_create_user_rejects_bad_input_writing_nothing(north: Cli) -> None:
     assert_ok(
         north.run(

@@ -75,6 +75,11 @@ class AccountType:
         "access."
     )
     last_sign_in_at: datetime | None
+    mfa_enabled: bool = strawberry.field(
+        default=False,
+        description="Whether two-step verification (an authenticator app) is on for this "
+        "account; always false until the service offers it.",
+    )
     practice_id: strawberry.Private[uuid.UUID]
     patient_id: strawberry.Private[uuid.UUID | None]
 
@@ -92,6 +97,18 @@ class AccountType:
             return None
         patient = await find_visible_patient(viewer, str(self.patient_id))
         return PatientType.from_model(patient) if patient is not None else None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> AccountType:
+        return cls(
+            id=strawberry.ID(str(row["id"])),
+            email=row["email"],
+            role=Role(row["role"]),
+            active=bool(row["active"]),
+            last_sign_in_at=row["last_sign_in_at"],
+            practice_id=row["practice_id"],
+            patient_id=row["patient_id"],
+        )
 
     @classmethod
     def from_model(cls, account: Account) -> AccountType:

@@ -16,6 +16,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 SUBJECTS = {
     "invitation": "Your invitation to create an account",
+    "staff_invitation": "Your invitation to create an account",
     "email_changed": "Your sign-in email address was changed",
     "verification_code": "Your verification code",
     "password_changed": "Your password was changed",

@@ -186,7 +186,7 @@ async def get_account(account_id: uuid.UUID) -> Account:
 
 ACCOUNT_BY_ID = Sql(
     "SELECT id, email, role, practice_id, patient_id, disabled_at IS NULL AS active,"
-    " last_sign_in_at FROM account WHERE id = $1",
+    " last_sign_in_at, FALSE AS mfa_enabled FROM account WHERE id = $1",
     types={
         "id": AS_UUID,
         "practice_id": AS_UUID,

@@ -151,15 +151,18 @@ def mask_email(address: str) -> str:
 async def create_account(
     token: str, password: str, password_confirmation: str, settings: Settings
 ) -> Account:
-    """Creates the patient's portal account from an invitation; does not sign in."""
+    """Creates the account an invitation is for (a patient's portal account,
+    or a new member of staff's); does not sign in."""
     invitation = await _find(token, settings)
     if invitation is None or not is_usable(invitation, clock.now()):
         raise InvalidToken()
-    patient = await Patient.get(id=invitation.patient_id)
+    patient = await Patient.get(id=invitation.patient_id) if invitation.patient_id else None
     password_hash = await passwords.new_password_hash(
         password,
         password_confirmation,
-        passwords.own_details(patient.email, invitation.practice, patient),
+        passwords.own_details(
+            patient.email if patient else invitation.sent_to, invitation.practice, patient
+        ),
     )
     try:
         async with in_transaction():
@@ -176,8 +179,8 @@ async def create_account(
             account = await Account.create(
                 practice_id=invitation.practice_id,
                 email=invitation.sent_to,
-                role=Role.PATIENT,
-                patient_id=patient.id,
+                role=invitation.role if patient is None else Role.PATIENT,
+                patient_id=patient.id if patient else None,
                 password_hash=password_hash,
                 password_changed_at=now,
             )

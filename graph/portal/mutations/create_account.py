@@ -13,9 +13,9 @@ from portal.services.errors import ServiceError
 @strawberry.type
 class AccountCreated:
     email: str
-    patient_id: strawberry.ID = strawberry.field(
+    patient_id: strawberry.ID | None = strawberry.field(
         description="The patient whose account this is, so a client can update what it keeps "
-        "of that patient (its portal is SIGNED_UP now)."
+        "of that patient (its portal is SIGNED_UP now); null for a staff account."
     )
 
 
@@ -34,5 +34,5 @@ async def create_account(
         )
     except ServiceError as failure:
         return error_result(failure)
-    assert account.patient_id is not None  # invitations are for patients
-    return AccountCreated(email=account.email, patient_id=strawberry.ID(str(account.patient_id)))
+    patient_id = strawberry.ID(str(account.patient_id)) if account.patient_id else None
+    return AccountCreated(email=account.email, patient_id=patient_id)
