@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from models import (
     Account,
@@ -20,6 +21,7 @@ from models import (
 )
 from tests import factories
 from tests.conftest import LOGIN, FrozenClock, GraphQLClient
+from tests.mail import code_in
 
 REVOKE = """
 mutation Revoke($id: ID!) {
@@ -211,3 +213,48 @@ async def test_a_revoke_racing_a_sign_in_leaves_no_live_session(
             assert (await late.data(ME))["me"] is None
         else:
             assert signed_in["code"] == "ACCOUNT_DISABLED"
+
+
+VERIFY_CODE = """
+mutation($email: String!, $code: String!) {
+  verifyResetCode(practice: "north", email: $email, code: $code) {
+    __typename ... on Error { code }
+  }
+}
+"""
+RESET_PASSWORD = """
+mutation($token: String!) {
+  resetPassword(token: $token, password: "harbour-velvet-quantum-57",
+                passwordConfirmation: "harbour-velvet-quantum-57") {
+    __typename ... on Error { code }
+  }
+}
+"""
+
+
+async def test_a_code_and_a_link_issued_before_the_revoke_no_longer_work(
+    clock: FrozenClock,
+    admin: GraphQLClient,
+    anonymous: GraphQLClient,
+    patient: GraphQLClient,
+    patient_profile: Patient,
+    mailbox: Any,
+    deliver_mail: Any,
+) -> None:
+    email = (await Account.get(patient_id=patient_profile.id)).email
+    await anonymous.data(REQUEST_CODE, email=email)
+    await deliver_mail()
+    code = code_in(mailbox.to(email)[-1])
+    link = await admin.data(
+        GENERATE_LINK,
+        id=str(patient_profile.id),
+        expiresAt=(clock.now() + timedelta(days=1)).isoformat(),
+    )
+    link_token = parse_qs(urlsplit(link["generateResetLink"]["url"]).query)["token"][0]
+
+    await revoke(admin, patient_profile)
+
+    verified = await anonymous.data(VERIFY_CODE, email=email, code=code)
+    reset = await anonymous.data(RESET_PASSWORD, token=link_token)
+    assert verified["verifyResetCode"]["code"] == "INVALID_CODE"
+    assert reset["resetPassword"]["code"] == "INVALID_TOKEN"
