@@ -98,6 +98,10 @@ class ErrorCode(Enum):
         description="The account is disabled or its portal access is revoked. Said only to a "
         "caller who gave the right password.",
     )
+    MFA_ALREADY_ENABLED = strawberry.enum_value(
+        service.ErrorCode.MFA_ALREADY_ENABLED.value,
+        description="Two-step verification is already on for this account.",
+    )
     NOT_ALLOWED = strawberry.enum_value(
         service.ErrorCode.NOT_ALLOWED.value,
         description="Not allowed here: e.g. disabling your own account, or leaving the practice "
@@ -200,6 +204,11 @@ class NotAllowedError(Error):
     pass
 
 
+@strawberry.type(description="Two-step verification is already on for this account.")
+class MfaAlreadyEnabledError(Error):
+    pass
+
+
 _ERROR_TYPES: dict[service.ErrorCode, type[Error]] = {
     service.ErrorCode.NOT_FOUND: NotFoundError,
     service.ErrorCode.INVALID_CREDENTIALS: InvalidCredentialsError,
@@ -214,6 +223,7 @@ _ERROR_TYPES: dict[service.ErrorCode, type[Error]] = {
     service.ErrorCode.INVALID_EXPIRY: InvalidExpiryError,
     service.ErrorCode.ACCOUNT_DISABLED: AccountDisabledError,
     service.ErrorCode.NOT_ALLOWED: NotAllowedError,
+    service.ErrorCode.MFA_ALREADY_ENABLED: MfaAlreadyEnabledError,
 }
 
 

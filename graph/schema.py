@@ -21,8 +21,9 @@ from strawberry.types import ExecutionContext
 
 from graph.audit.queries import audit_events, fetch_audit_events
 from graph.auth.mutations.change_password import change_password
-from graph.auth.mutations.login import login, run_login
+from graph.auth.mutations.login import complete_mfa_login, login, run_login
 from graph.auth.mutations.logout import logout
+from graph.auth.mutations.mfa_enrollment import begin_mfa_enrollment, confirm_mfa_enrollment
 from graph.auth.mutations.request_verification_code import request_verification_code
 from graph.auth.mutations.reset_password import reset_password
 from graph.auth.mutations.verify_reset_code import verify_reset_code
@@ -182,6 +183,24 @@ class Mutation:
         resolver=enable_account,
         permission_classes=[IsAdmin],
         description="ADMIN. Lets a disabled staff account sign in again.",
+    )
+    complete_mfa_login = strawberry.mutation(
+        resolver=complete_mfa_login,
+        description="Anyone holding a challenge from `login`. Finishes signing in with a current "
+        "code from the authenticator app or an unused recovery code.",
+    )
+    begin_mfa_enrollment = strawberry.mutation(
+        resolver=begin_mfa_enrollment,
+        permission_classes=[IsSignedIn],
+        description="Signed in. Starts turning on two-step verification with an authenticator "
+        "app: a new secret, not in force until `confirmMfaEnrollment`.",
+    )
+    confirm_mfa_enrollment = strawberry.mutation(
+        resolver=confirm_mfa_enrollment,
+        permission_classes=[IsSignedIn],
+        description="Signed in. Turns two-step verification on with a current code from the new "
+        "secret; returns ten recovery codes, shown only this once, and ends the caller's other "
+        "sessions.",
     )
     end_session = strawberry.mutation(
         resolver=end_session,

@@ -3,6 +3,7 @@
 from models.account import Account, Role
 from models.audit import AuditAction, AuditEvent
 from models.invitation import Invitation
+from models.mfa import MfaChallenge, MfaRecoveryCode
 from models.outbox import OutboxMessage, OutboxStatus
 from models.patient import Patient
 from models.practice import Practice
@@ -15,6 +16,8 @@ __all__ = [
     "AuditAction",
     "AuditEvent",
     "Invitation",
+    "MfaChallenge",
+    "MfaRecoveryCode",
     "OutboxMessage",
     "OutboxStatus",
     "Patient",

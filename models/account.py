@@ -40,6 +40,14 @@ class Account(Model):
     # their portal access); it cannot sign in or recover its password.
     disabled_at = fields.DatetimeField(null=True)
     last_sign_in_at = fields.DatetimeField(null=True)
+    # Two-step verification. The TOTP secret cannot be hashed (codes are
+    # computed from it): it is sealed with AES-GCM (portal.services.mfa).
+    mfa_secret = fields.CharField(max_length=200, null=True)
+    mfa_enabled_at = fields.DatetimeField(null=True)
+    # Begun, not yet confirmed with a code.
+    mfa_pending_secret = fields.CharField(max_length=200, null=True)
+    # The last TOTP time step accepted: never accepted again.
+    mfa_last_step = fields.BigIntField(null=True)
 
     class Meta:
         table = "account"

@@ -9,6 +9,8 @@ class Practice(Model):
     name = fields.CharField(max_length=200)
     slug = fields.CharField(max_length=63, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Whether every ADMIN and CLINICIAN must use two-step verification.
+    staff_mfa_required = fields.BooleanField(default=False)
 
     class Meta:
         table = "practice"

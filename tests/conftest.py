@@ -35,6 +35,8 @@ from tests import factories
 TABLES = [
     "audit_event",
     "throttle_counter",
+    "mfa_challenge",
+    "mfa_recovery_code",
     "reset_token",
     "verification_code",
     "outbox_message",

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pyotp
 import pytest
 
 from models import Account, AuditAction, AuditEvent, Patient, Practice, Role
@@ -609,6 +610,21 @@ async def test_no_event_holds_a_password_token_code_email_or_name(
     bea = await factories.make_staff(practice, Role.CLINICIAN, email="bea@north.example")
     await admin.data(DISABLE_ACCOUNT, id=str(bea.id))
     await admin.data(ENABLE_ACCOUNT, id=str(bea.id))
+    # Two-step verification: turned on, a wrong code, a recovery code.
+    cleo_account = await factories.make_staff(practice, Role.CLINICIAN, email="cleo@north.example")
+    cleo = await anonymous.login("north", cleo_account.email, factories.PASSWORD)
+    secret = (await cleo.data("mutation { beginMfaEnrollment { secret } }"))["beginMfaEnrollment"][
+        "secret"
+    ]
+    enabled = await cleo.data(CONFIRM_MFA, c=pyotp.TOTP(secret).at(clock.now()))
+    recovery = enabled["confirmMfaEnrollment"]["recoveryCodes"]
+    stepped = await anonymous.data(
+        LOGIN_STEP, email=cleo_account.email, password=factories.PASSWORD
+    )
+    challenge = stepped["login"]["challenge"]
+    await anonymous.data(SECOND_STEP, challenge=challenge, code="000000")
+    await anonymous.data(SECOND_STEP, challenge=challenge, code=recovery[0])
+    secrets += [secret, challenge, *recovery]
     # A refusal.
     await clinician.post(CREATE_PATIENT, input=NEW_PATIENT)
 
@@ -643,6 +659,21 @@ def nodes(page: dict[str, Any]) -> list[dict[str, Any]]:
     return [edge["node"] for edge in page["edges"]]
 
 
+LOGIN_STEP = """
+mutation($email: String!, $password: String!) {
+  login(practice: "north", email: $email, password: $password) {
+    ... on MfaRequired { challenge }
+  }
+}
+"""
+CONFIRM_MFA = """
+mutation($c: String!) { confirmMfaEnrollment(code: $c) { ... on MfaEnabled { recoveryCodes } } }
+"""
+SECOND_STEP = """
+mutation($challenge: String!, $code: String!) {
+  completeMfaLogin(challenge: $challenge, code: $code) { __typename }
+}
+"""
 INVITE_STAFF = (
     "mutation($email: String!) { inviteStaff(email: $email, role: CLINICIAN) { __typename } }"
 )

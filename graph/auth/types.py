@@ -77,8 +77,7 @@ class AccountType:
     last_sign_in_at: datetime | None
     mfa_enabled: bool = strawberry.field(
         default=False,
-        description="Whether two-step verification (an authenticator app) is on for this "
-        "account; always false until the service offers it.",
+        description="Whether two-step verification (an authenticator app) is on for this account.",
     )
     practice_id: strawberry.Private[uuid.UUID]
     patient_id: strawberry.Private[uuid.UUID | None]
@@ -106,6 +105,7 @@ class AccountType:
             role=Role(row["role"]),
             active=bool(row["active"]),
             last_sign_in_at=row["last_sign_in_at"],
+            mfa_enabled=bool(row["mfa_enabled"]),
             practice_id=row["practice_id"],
             patient_id=row["patient_id"],
         )
@@ -118,6 +118,7 @@ class AccountType:
             role=Role(account.role.value),
             active=account.disabled_at is None,
             last_sign_in_at=account.last_sign_in_at,
+            mfa_enabled=account.mfa_enabled_at is not None,
             practice_id=account.practice_id,
             patient_id=account.patient_id,
         )

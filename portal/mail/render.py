@@ -20,6 +20,7 @@ SUBJECTS = {
     "email_changed": "Your sign-in email address was changed",
     "verification_code": "Your verification code",
     "password_changed": "Your password was changed",
+    "sign_in_settings_changed": "Your sign-in settings changed",
 }
 
 _environment = Environment(

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
 
 from models import Account, AuditAction, Practice, Role
 from portal import clock
-from portal.db import AS_DATETIME, AS_UUID, Reader, Row, Sql, reading, write_together
-from portal.services import audit, passwords, throttling
+from portal.db import AS_DATETIME, AS_UUID, Reader, Row, Sql, Write, reading, write_together
+from portal.services import audit, mfa, passwords, throttling
 from portal.services.emails import normalize_email, valid_email
 from portal.services.errors import (
     AccountDisabled,
     EmailTaken,
+    InvalidCode,
     InvalidCredentials,
+    InvalidToken,
     NotFound,
     RateLimited,
     ValidationFailed,
@@ -81,13 +84,14 @@ class SignedIn:
 # The practice and, when its email matches, the account: one statement.
 ACCOUNT_FOR_SIGN_IN = Sql(
     "SELECT p.id AS practice_id, a.id AS account_id, a.email, a.role, a.patient_id,"
-    " a.password_hash, a.disabled_at FROM practice p"
+    " a.password_hash, a.disabled_at, a.mfa_enabled_at, a.mfa_secret FROM practice p"
     " LEFT JOIN account a ON a.practice_id = p.id AND a.email = $2 WHERE p.slug = $1",
     types={
         "practice_id": AS_UUID,
         "account_id": AS_UUID,
         "patient_id": AS_UUID,
         "disabled_at": AS_DATETIME,
+        "mfa_enabled_at": AS_DATETIME,
     },
 )
 
@@ -111,11 +115,22 @@ async def _account_for_sign_in(
         patient_id=row["patient_id"],
         password_hash=row["password_hash"],
         disabled_at=row["disabled_at"],
+        mfa_enabled_at=row["mfa_enabled_at"],
+        mfa_secret=row["mfa_secret"],
     )
     return row["practice_id"], account
 
 
-async def login(practice_slug: str, email: str, password: str, settings: Settings) -> SignedIn:
+@dataclass(frozen=True)
+class SecondStepNeeded:
+    """The password was right; the account asks for a code next."""
+
+    challenge: mfa.Challenge
+
+
+async def login(
+    practice_slug: str, email: str, password: str, settings: Settings
+) -> SignedIn | SecondStepNeeded:
     """Signs in; wrong practice, email or password all fail the same way, in the same time.
 
     Failures are counted per practice + email whether or not the account
@@ -150,6 +165,32 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
                 reader=reader,
             )
         raise InvalidCredentials()
+    if passwords.needs_rehash(account.password_hash):
+        account.password_hash = await passwords.hash_password(password)
+        await Account.filter(id=account.id).update(password_hash=account.password_hash)
+    if account.mfa_enabled_at is not None:
+        # Asked whatever else holds (a disabled account is told so only after
+        # the code): nobody learns more from a password alone. The address
+        # gets its attempt back; the streak does not: one who knows the
+        # password and guesses codes is locked out as a password guesser is,
+        # and only a sign-in finished with a right code starts it again.
+        challenge = await mfa.issue_challenge(account, settings)
+        async with reading() as reader:
+            await write_together(reader, [throttling.refund_window(window_key)])
+        return SecondStepNeeded(challenge)
+    return await _signed_in(account, streak, window_key, settings)
+
+
+async def _signed_in(
+    account: Account,
+    streak: str,
+    window_key: str,
+    settings: Settings,
+    also: Sequence[Write] = (),
+) -> SignedIn:
+    """The end of a sign-in whose every step was right: a session, unless
+    the account is disabled (then ACCOUNT_DISABLED, to one who proved to be
+    its owner). Either way the attempts it was charged are given back."""
     if account.disabled_at is not None:
         # Said only to whoever knows the password: a wrong one answers as
         # for any account, in the same time. Not a failed guess: the streak
@@ -163,9 +204,6 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
                 ],
             )
         raise AccountDisabled(DISABLED_MESSAGE)
-    if passwords.needs_rehash(account.password_hash):
-        account.password_hash = await passwords.hash_password(password)
-        await Account.filter(id=account.id).update(password_hash=account.password_hash)
     session, starting = new_session(account, settings)
     async with reading() as reader:
         await write_together(
@@ -175,9 +213,39 @@ async def login(practice_slug: str, email: str, password: str, settings: Setting
                 throttling.settle_sign_in(streak, window_key),
                 starting,
                 audit.event_for_account(AuditAction.LOGIN_SUCCEEDED, account),
+                *also,
             ],
         )
     return SignedIn(account=account, session=session)
+
+
+async def complete_mfa_login(challenge: str, code: str, settings: Settings) -> SignedIn:
+    """The second step: a current authenticator code or an unused recovery
+    code for a challenge `login` gave. Wrong codes count against the same
+    lockout as wrong passwords; five kill the challenge."""
+    found = await mfa.open_challenge(challenge, settings)
+    account = await Account.get(id=found.account_id)
+    practice = await Practice.get(id=account.practice_id)
+    streak = throttling.login_key_of(settings, practice.slug, account.email)
+    async with reading() as reader:
+        try:
+            window_key, attempt = await throttling.take_sign_in_attempt(settings, streak, reader)
+        except RateLimited:
+            await audit.record(AuditAction.LOGIN_THROTTLED, practice_id=practice.id, reader=reader)
+            raise
+    accepted = await mfa.second_factor_accepted(account, code, settings)
+    if accepted is False:
+        await mfa.count_failure(found)
+        async with reading() as reader:
+            await throttling.record_failure(attempt, reader)
+            await audit.record_for_account(AuditAction.MFA_FAILED, account, reader)
+        raise InvalidCode()
+    if not await mfa.spend_challenge(found):
+        raise InvalidToken()
+    also = (
+        [] if accepted else [audit.event_for_account(AuditAction.MFA_RECOVERY_CODE_USED, account)]
+    )
+    return await _signed_in(account, streak, window_key, settings, also)
 
 
 async def get_account(account_id: uuid.UUID) -> Account:
@@ -186,7 +254,7 @@ async def get_account(account_id: uuid.UUID) -> Account:
 
 ACCOUNT_BY_ID = Sql(
     "SELECT id, email, role, practice_id, patient_id, disabled_at IS NULL AS active,"
-    " last_sign_in_at, FALSE AS mfa_enabled FROM account WHERE id = $1",
+    " last_sign_in_at, mfa_enabled_at IS NOT NULL AS mfa_enabled FROM account WHERE id = $1",
     types={
         "id": AS_UUID,
         "practice_id": AS_UUID,

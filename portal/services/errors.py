@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     INVALID_EXPIRY = "INVALID_EXPIRY"
     ACCOUNT_DISABLED = "ACCOUNT_DISABLED"
     NOT_ALLOWED = "NOT_ALLOWED"
+    MFA_ALREADY_ENABLED = "MFA_ALREADY_ENABLED"
 
 
 class ServiceError(Exception):
@@ -109,6 +110,10 @@ class AccountDisabled(ServiceError):
 
 class NotAllowed(ServiceError):
     code = ErrorCode.NOT_ALLOWED
+
+
+class MfaAlreadyEnabled(ServiceError):
+    code = ErrorCode.MFA_ALREADY_ENABLED
 
 
 class RateLimited(ServiceError):

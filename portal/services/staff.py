@@ -93,7 +93,7 @@ async def invite_staff(
 
 STAFF_PAGE = Sql(
     "SELECT id, email, role, practice_id, patient_id, disabled_at IS NULL AS active,"
-    " last_sign_in_at, FALSE AS mfa_enabled,"
+    " last_sign_in_at, mfa_enabled_at IS NOT NULL AS mfa_enabled,"
     " (SELECT count(*) FROM account WHERE practice_id = $1 AND role IN ('ADMIN', 'CLINICIAN'))"
     " AS total_count"
     " FROM account WHERE practice_id = $1 AND role IN ('ADMIN', 'CLINICIAN') AND email > $2"

@@ -98,6 +98,9 @@ SETTLE_SIGN_IN = _sql(
     " blocked_until = NULL"
     " WHERE key_hash = $1 OR (key_hash = $2 AND count > 0)"
 )
+REFUND_WINDOW = _sql(
+    "UPDATE throttle_counter SET count = count - 1 WHERE key_hash = $1 AND count > 0"
+)
 PRUNE = _sql("DELETE FROM throttle_counter WHERE expires_at < $1")
 
 
@@ -223,6 +226,11 @@ async def record_failure(attempt: Attempt, reader: Reader) -> None:
 async def clear(key_hash: str, reader: Reader) -> None:
     """A success: the streak starts again."""
     await reader.execute(CLEAR, key_hash, LOCKOUT_AFTER)
+
+
+def refund_window(window_key: str) -> Write:
+    """The write that gives an address back the attempt it was charged up front."""
+    return (REFUND_WINDOW, (window_key,))
 
 
 def settle_sign_in(streak: str, window_key: str) -> Write:

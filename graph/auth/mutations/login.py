@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -9,7 +10,9 @@ from graph.auth.types import AccountType, LoginSuccess
 from graph.context import Info
 from graph.errors import (
     AccountDisabledError,
+    InvalidCodeError,
     InvalidCredentialsError,
+    InvalidTokenError,
     RateLimitedError,
     error_result,
 )
@@ -19,27 +22,55 @@ from portal.services.access import Viewer
 from portal.services.errors import ServiceError
 from portal.settings import Settings
 
+
+@strawberry.type(
+    description="`login` got the right password for an account with two-step verification: "
+    "finish with `completeMfaLogin`."
+)
+class MfaRequired:
+    challenge: str = strawberry.field(
+        description="Single use; send it to `completeMfaLogin` with a code."
+    )
+    expires_at: datetime
+
+
 LoginResult = Annotated[
-    LoginSuccess | InvalidCredentialsError | RateLimitedError | AccountDisabledError,
+    LoginSuccess
+    | MfaRequired
+    | InvalidCredentialsError
+    | RateLimitedError
+    | AccountDisabledError
+    | InvalidCodeError
+    | InvalidTokenError,
     strawberry.union("LoginResult"),
 ]
+
+
+def _result(
+    outcome: accounts.SignedIn | accounts.SecondStepNeeded,
+) -> tuple[LoginResult, Viewer | None]:
+    """The result, and who reads the rest of the response: the person who
+    just signed in (None when nobody did yet)."""
+    if isinstance(outcome, accounts.SecondStepNeeded):
+        needed = MfaRequired(
+            challenge=outcome.challenge.token, expires_at=outcome.challenge.expires_at
+        )
+        return needed, None
+    success = LoginSuccess(
+        token=outcome.session.token,
+        expires_at=outcome.session.expires_at,
+        account=AccountType.from_model(outcome.account),
+    )
+    return success, outcome.session.viewer
 
 
 async def _sign_in(
     settings: Settings, practice: str, email: str, password: str
 ) -> tuple[LoginResult, Viewer | None]:
-    """The result, and who reads the rest of the response: the person who
-    just signed in (None when nobody did)."""
     try:
-        signed_in = await accounts.login(practice, email, password, settings)
+        return _result(await accounts.login(practice, email, password, settings))
     except ServiceError as failure:
         return error_result(failure), None
-    success = LoginSuccess(
-        token=signed_in.session.token,
-        expires_at=signed_in.session.expires_at,
-        account=AccountType.from_model(signed_in.account),
-    )
-    return success, signed_in.session.viewer
 
 
 async def login(info: Info, practice: str, email: str, password: str) -> LoginResult:
@@ -56,4 +87,15 @@ async def run_login(request: Request, args: Mapping[str, Any]) -> LoginResult:
     )
     if viewer is not None:
         request.viewer = viewer
+    return result
+
+
+async def complete_mfa_login(info: Info, challenge: str, code: str) -> LoginResult:
+    try:
+        outcome = await accounts.complete_mfa_login(challenge, code, info.context.settings)
+    except ServiceError as failure:
+        return error_result(failure)  # type: ignore[no-any-return]
+    result, viewer = _result(outcome)
+    if viewer is not None:
+        info.context.viewer = viewer
     return result
