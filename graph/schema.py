@@ -24,6 +24,11 @@ from graph.auth.mutations.change_password import change_password
 from graph.auth.mutations.login import complete_mfa_login, login, run_login
 from graph.auth.mutations.logout import logout
 from graph.auth.mutations.mfa_enrollment import begin_mfa_enrollment, confirm_mfa_enrollment
+from graph.auth.mutations.mfa_management import (
+    disable_mfa,
+    reset_staff_mfa,
+    set_staff_mfa_required,
+)
 from graph.auth.mutations.request_verification_code import request_verification_code
 from graph.auth.mutations.reset_password import reset_password
 from graph.auth.mutations.verify_reset_code import verify_reset_code
@@ -42,6 +47,7 @@ from graph.portal.mutations.restore_portal_access import restore_portal_access
 from graph.portal.mutations.revoke_portal_access import revoke_portal_access
 from graph.portal.mutations.send_invitation import send_invitation
 from graph.portal.queries import fetch_invitation, invitation
+from graph.second_factor import RequireSecondFactor
 from graph.staff.mutations.disable_account import disable_account
 from graph.staff.mutations.enable_account import enable_account
 from graph.staff.mutations.invite_staff import invite_staff
@@ -202,6 +208,24 @@ class Mutation:
         "secret; returns ten recovery codes, shown only this once, and ends the caller's other "
         "sessions.",
     )
+    disable_mfa = strawberry.mutation(
+        resolver=disable_mfa,
+        permission_classes=[IsSignedIn],
+        description="Signed in. Turns the caller's two-step verification off, with their "
+        "password (a wrong one counts toward the sign-in lockout).",
+    )
+    reset_staff_mfa = strawberry.mutation(
+        resolver=reset_staff_mfa,
+        permission_classes=[IsAdmin],
+        description="ADMIN. Turns off two-step verification of a member of staff who lost their "
+        "device; their sessions end.",
+    )
+    set_staff_mfa_required = strawberry.mutation(
+        resolver=set_staff_mfa_required,
+        permission_classes=[IsAdmin],
+        description="ADMIN. Whether every ADMIN and CLINICIAN must use two-step verification. "
+        "Turning it on needs the caller's own on (NOT_ALLOWED otherwise).",
+    )
     end_session = strawberry.mutation(
         resolver=end_session,
         permission_classes=[IsSignedIn],
@@ -289,6 +313,7 @@ def build_schema(settings: Settings) -> PortalSchema:
         # validating cost more than the rest of a sign-in but its hash.
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         MaskUnexpectedErrors,
+        RequireSecondFactor,
     ]
     if settings.is_production:
         extensions.append(DisableIntrospection)

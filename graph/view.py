@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
-from graphql import GraphQLError, located_error
+from graphql import DocumentNode, GraphQLError, located_error
 from graphql.execution.values import VariableValues
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,7 +20,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
-from graph import trusted
+from graph import second_factor, trusted
 from graph.context import Context
 from graph.execution.planner import OperationPlan, Planner
 from graph.execution.runner import MutationFailed, run, run_mutation
@@ -235,10 +235,12 @@ class GraphQLEndpoint:
         if info is not None and name is not None:
             info.operation = name
         if plan.mutation is not None:
-            return await self.mutate(scope, plan, coerced)
+            return await self.mutate(scope, plan, coerced, prepared.document, name)
         async with reading() as reader:
             viewer = await viewer_for_token(bearer_token_of(scope), self.settings, reader)
             scope.setdefault("state", {})["viewer"] = viewer
+            if second_factor.refused(viewer, prepared.document, name):
+                return None  # the standard executor words the refusal
             try:
                 data = await run(plan, coerced, ExecutionRequest(viewer, reader, self.settings))
             except NotCompiled:
@@ -246,7 +248,12 @@ class GraphQLEndpoint:
         return 200, orjson.dumps({"data": data}), []
 
     async def mutate(
-        self, scope: Scope, plan: OperationPlan, variables: VariableValues
+        self,
+        scope: Scope,
+        plan: OperationPlan,
+        variables: VariableValues,
+        document: DocumentNode,
+        name: str | None,
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
         """A planned mutation. No connection is held while it runs: its
         services take their own (a sign-in must not hold one through its hash)."""
@@ -256,6 +263,8 @@ class GraphQLEndpoint:
             async with reading() as reader:
                 viewer = await viewer_for_token(token, self.settings, reader)
         scope.setdefault("state", {})["viewer"] = viewer
+        if second_factor.refused(viewer, document, name):
+            return None  # the standard executor words the refusal
         # A reader its selection never uses (a mutation's plan reads only the
         # value the mutation returns), so it never takes a connection.
         async with reading() as unused:

@@ -26,7 +26,7 @@ from portal import db
 from portal.logs import configure_logging
 from portal.mail import delivery
 from portal.mail.mailbox import newest_letters
-from portal.services import accounts, passwords, practices, staff
+from portal.services import accounts, mfa, passwords, practices, staff
 from portal.services.errors import ServiceError
 from portal.settings import Settings, SettingsError
 
@@ -103,6 +103,14 @@ def _set_user_enabled(enabled: bool) -> Callable[[Settings, argparse.Namespace],
         _run(settings, work)
 
     return handler
+
+
+def _reset_mfa(settings: Settings, args: argparse.Namespace) -> None:
+    async def work() -> None:
+        account = await mfa.reset_mfa_by_operator(args.practice, args.email)
+        print(f"Two-step verification is off for {account.email} in {args.practice!r}.")
+
+    _run(settings, work)
 
 
 def _ensure_demo(settings: Settings, args: argparse.Namespace) -> None:
@@ -249,6 +257,14 @@ def _parser() -> argparse.ArgumentParser:
         switch.add_argument("--practice", required=True, help="the practice's slug")
         switch.add_argument("--email", required=True)
         switch.set_defaults(handler=_set_user_enabled(enabled))
+
+    reset = commands.add_parser(
+        "reset-mfa",
+        help="turn off an account's two-step verification (a locked-out ADMIN); ends its sessions",
+    )
+    reset.add_argument("--practice", required=True, help="the practice's slug")
+    reset.add_argument("--email", required=True)
+    reset.set_defaults(handler=_reset_mfa)
 
     demo = commands.add_parser(
         "ensure-demo", help="on an empty database, create a demo practice and admin"

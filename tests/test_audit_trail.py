@@ -625,6 +625,29 @@ async def test_no_event_holds_a_password_token_code_email_or_name(
     await anonymous.data(SECOND_STEP, challenge=challenge, code="000000")
     await anonymous.data(SECOND_STEP, challenge=challenge, code=recovery[0])
     secrets += [secret, challenge, *recovery]
+    # Cleo turns it off; the admin turns it on, requires it of staff and
+    # stops requiring it, and resets Dora's after she turned hers on.
+    await cleo.data(
+        "mutation($p: String!) { disableMfa(password: $p) { __typename } }",
+        p=factories.PASSWORD,
+    )
+    admin_secret = (await admin.data("mutation { beginMfaEnrollment { secret } }"))[
+        "beginMfaEnrollment"
+    ]["secret"]
+    await admin.data(CONFIRM_MFA, c=pyotp.TOTP(admin_secret).at(clock.now()))
+    await admin.data(SET_REQUIRED, r=True)
+    await admin.data(SET_REQUIRED, r=False)
+    dora_account = await factories.make_staff(practice, Role.CLINICIAN, email="dora@north.example")
+    dora = await anonymous.login("north", dora_account.email, factories.PASSWORD)
+    dora_secret = (await dora.data("mutation { beginMfaEnrollment { secret } }"))[
+        "beginMfaEnrollment"
+    ]["secret"]
+    await dora.data(CONFIRM_MFA, c=pyotp.TOTP(dora_secret).at(clock.now()))
+    await admin.data(
+        "mutation($id: ID!) { resetStaffMfa(accountId: $id) { __typename } }",
+        id=str(dora_account.id),
+    )
+    secrets += [admin_secret, dora_secret]
     # A refusal.
     await clinician.post(CREATE_PATIENT, input=NEW_PATIENT)
 
@@ -666,6 +689,7 @@ mutation($email: String!, $password: String!) {
   }
 }
 """
+SET_REQUIRED = "mutation($r: Boolean!) { setStaffMfaRequired(required: $r) { __typename } }"
 CONFIRM_MFA = """
 mutation($c: String!) { confirmMfaEnrollment(code: $c) { ... on MfaEnabled { recoveryCodes } } }
 """

@@ -222,6 +222,26 @@ def test_the_operator_disables_and_enables_a_staff_account_but_keeps_an_admin(
     )
 
 
+def test_the_operator_turns_off_a_locked_out_admins_second_step(north: Cli) -> None:
+    north.run(
+        *("create-user", "--practice", "north", "--email", "ada@north.example"),
+        *("--role", "ADMIN"),
+        PORTAL_PASSWORD=STRONG_PASSWORD,
+    )
+    with closing(sqlite3.connect(north.database)) as connection, connection:
+        connection.execute(
+            "UPDATE account SET mfa_secret = 'sealed', mfa_enabled_at = '2026-11-01 10:00:00+00:00'"
+        )
+
+    reset = north.run("reset-mfa", "--practice", "north", "--email", "ADA@north.example")
+    unknown = north.run("reset-mfa", "--practice", "north", "--email", "nobody@north.example")
+
+    assert_ok(reset)
+    assert "is off" in reset.stdout
+    assert north.rows("SELECT mfa_secret, mfa_enabled_at FROM account") == [(None, None)]
+    assert_one_line_failure(unknown, "reset-mfa")
+
+
 def test_create_user_rejects_bad_input_writing_nothing(north: Cli) -> None:
     assert_ok(
         north.run(

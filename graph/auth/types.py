@@ -57,11 +57,17 @@ class PracticeType:
     id: strawberry.ID
     name: str
     slug: str = strawberry.field(description="The practice's short name, used to sign in.")
+    staff_mfa_required: bool = strawberry.field(
+        description="Whether every ADMIN and CLINICIAN must use two-step verification."
+    )
 
     @classmethod
     def from_row(cls, practice: Mapping[str, Any]) -> PracticeType:
         return cls(
-            id=strawberry.ID(str(practice["id"])), name=practice["name"], slug=practice["slug"]
+            id=strawberry.ID(str(practice["id"])),
+            name=practice["name"],
+            slug=practice["slug"],
+            staff_mfa_required=bool(practice["staff_mfa_required"]),
         )
 
 

@@ -21,6 +21,7 @@ SUBJECTS = {
     "verification_code": "Your verification code",
     "password_changed": "Your password was changed",
     "sign_in_settings_changed": "Your sign-in settings changed",
+    "sign_in_settings_off": "Your sign-in settings changed",
 }
 
 _environment = Environment(

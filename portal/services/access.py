@@ -22,6 +22,9 @@ class Viewer:
     role: Role
     patient_id: uuid.UUID | None
     session_id: uuid.UUID
+    # Staff of a practice that requires two-step verification, without it:
+    # the session may only turn it on (see graph.second_factor).
+    second_factor_missing: bool = False
 
     @property
     def is_staff(self) -> bool:

@@ -25,12 +25,22 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from models import Account, AuditAction, MfaChallenge, MfaRecoveryCode, Practice, Session
+from models import Account, AuditAction, MfaChallenge, MfaRecoveryCode, Practice, Role, Session
 from portal import clock
+from portal.db import reading
 from portal.mail.outbox import enqueue
-from portal.services import audit
-from portal.services.access import Viewer
-from portal.services.errors import InvalidCode, InvalidToken, MfaAlreadyEnabled
+from portal.services import audit, passwords, throttling
+from portal.services.access import Viewer, parse_id
+from portal.services.emails import normalize_email
+from portal.services.errors import (
+    InvalidCode,
+    InvalidCredentials,
+    InvalidToken,
+    MfaAlreadyEnabled,
+    NotAllowed,
+    NotFound,
+)
+from portal.services.practices import find_practice
 from portal.services.tokens import keyed_hash, new_token
 from portal.settings import Settings
 
@@ -234,3 +244,103 @@ async def spend_challenge(challenge: MfaChallenge) -> bool:
         ).update(used_at=now)
         > 0
     )
+
+
+# --- turning it off, and the practice policy ---------------------------------
+
+
+async def _turn_off(account_id: uuid.UUID) -> bool:
+    """Off, with its recovery codes and pending secret gone (call inside a
+    transaction); True when it was on."""
+    was_on = await Account.filter(id=account_id, mfa_enabled_at__isnull=False).update(
+        mfa_secret=None, mfa_enabled_at=None, mfa_pending_secret=None, mfa_last_step=None
+    )
+    await Account.filter(id=account_id).update(mfa_pending_secret=None)
+    await MfaRecoveryCode.filter(account_id=account_id).delete()
+    await MfaChallenge.filter(account_id=account_id, used_at__isnull=True).update(
+        used_at=clock.now()
+    )
+    return was_on > 0
+
+
+async def disable_mfa(viewer: Viewer, password: str, settings: Settings) -> Account:
+    """The caller turns their own second step off with their password; a wrong
+    one counts toward the sign-in lockout. A notice is mailed."""
+    account = await Account.get(id=viewer.account_id).select_related("practice")
+    streak = throttling.login_key(settings, account.practice.slug, account.email)
+    async with reading() as reader:
+        attempt = await throttling.reserve_attempt(streak, reader)
+    right = await passwords.verify_password(account.password_hash, password)
+    if not right:
+        async with reading() as reader:
+            await throttling.record_failure(attempt, reader)
+        raise InvalidCredentials("The password is wrong.")
+    async with in_transaction():
+        if await _turn_off(account.id):
+            await enqueue(
+                "sign_in_settings_off", account.email, {"practice_name": account.practice.name}
+            )
+            await audit.record_for(viewer, AuditAction.MFA_DISABLED)
+    return await Account.get(id=account.id)
+
+
+async def reset_staff_mfa(viewer: Viewer, account_id: str) -> Account:
+    """An ADMIN turns a member of staff's second step off (a lost device);
+    their sessions end. NOT_FOUND for a patient's account or another
+    practice's."""
+    return await _reset(viewer.practice_id, parse_id(account_id), viewer)
+
+
+async def reset_mfa_by_operator(practice_slug: str, email: str) -> Account:
+    """`portal reset-mfa`: the operator's way back in for a locked-out ADMIN."""
+    practice = await find_practice(practice_slug)
+    address = normalize_email(email)
+    account = (
+        await Account.get_or_none(practice_id=practice.id, email=address)
+        if practice is not None
+        else None
+    )
+    if practice is None or account is None:
+        raise NotFound("No account with that email in that practice.")
+    return await _reset(practice.id, account.id, None, staff_only=False)
+
+
+async def _reset(
+    practice_id: uuid.UUID,
+    account_id: uuid.UUID | None,
+    actor: Viewer | None,
+    staff_only: bool = True,
+) -> Account:
+    roles = (Role.ADMIN, Role.CLINICIAN) if staff_only else tuple(Role)
+    async with in_transaction():
+        account = (
+            await Account.select_for_update()
+            .filter(id=account_id, practice_id=practice_id, role__in=roles)
+            .first()
+            if account_id is not None
+            else None
+        )
+        if account is None:
+            raise NotFound("No such staff account in your practice.")
+        if await _turn_off(account.id):
+            await Session.filter(account_id=account.id, ended_at__isnull=True).update(
+                ended_at=clock.now()
+            )
+            if actor is not None:
+                await audit.record_for(actor, AuditAction.MFA_RESET)
+        return await Account.get(id=account.id)
+
+
+async def set_staff_mfa_required(viewer: Viewer, required: bool) -> Practice:
+    """The practice policy. Turning it on needs the caller's own second step
+    on, so a practice cannot lock itself out."""
+    async with in_transaction():
+        practice = await Practice.select_for_update().get(id=viewer.practice_id)
+        if required:
+            own = await Account.get(id=viewer.account_id)
+            if own.mfa_enabled_at is None:
+                raise NotAllowed("Turn on two-step verification for your own account first.")
+        if practice.staff_mfa_required != required:
+            await Practice.filter(id=practice.id).update(staff_mfa_required=required)
+            await audit.record_for(viewer, AuditAction.MFA_POLICY_CHANGED)
+        return await Practice.get(id=practice.id)

@@ -64,8 +64,9 @@ def valid_slug(slug: str) -> bool:
 
 
 PRACTICES_BY_ID = Sql(
-    "SELECT id, name, slug FROM practice WHERE id = ANY($1::uuid[])",
-    sqlite="SELECT id, name, slug FROM practice WHERE id IN (SELECT value FROM json_each($1))",
+    "SELECT id, name, slug, staff_mfa_required FROM practice WHERE id = ANY($1::uuid[])",
+    sqlite="SELECT id, name, slug, staff_mfa_required FROM practice"
+    " WHERE id IN (SELECT value FROM json_each($1))",
     types={"id": AS_UUID},
 )
 

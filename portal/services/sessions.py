@@ -101,7 +101,10 @@ START_SESSION = Sql(
 
 VIEWER_BY_TOKEN = Sql(
     "SELECT s.id AS session_id, s.last_seen_at, a.id AS account_id, a.practice_id, a.role,"
-    " a.patient_id FROM session s JOIN account a ON a.id = s.account_id"
+    " a.patient_id, (p.staff_mfa_required AND a.role <> 'PATIENT'"
+    " AND a.mfa_enabled_at IS NULL) AS second_factor_missing"
+    " FROM session s JOIN account a ON a.id = s.account_id"
+    " JOIN practice p ON p.id = a.practice_id"
     " WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2"
     " AND s.last_seen_at > $3 AND a.disabled_at IS NULL",
     types={
@@ -143,6 +146,7 @@ async def viewer_for_token(
         role=Role(row["role"]),
         patient_id=row["patient_id"],
         session_id=row["session_id"],
+        second_factor_missing=bool(row["second_factor_missing"]),
     )
 
 
