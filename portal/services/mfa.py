@@ -215,7 +215,8 @@ async def second_factor_accepted(account: Account, code: str, settings: Settings
     step is used up), or an unused recovery code (then it is spent): each in
     one conditional UPDATE, so of two requests with one code one wins. True
     for a TOTP code, None for a recovery code, False for neither."""
-    assert account.mfa_secret is not None
+    if account.mfa_secret is None:
+        return False  # turned off since the challenge was given
     now = clock.now()
     step = matching_step(unseal(settings, account.id, account.mfa_secret), code, now)
     if step is not None:
