@@ -28,7 +28,7 @@ class Invitation(Model):
     )
     patient_id: uuid.UUID | None
     # The account's role: PATIENT for a patient's invitation.
-    role = fields.CharEnumField(Role, max_length=16, default=Role.PATIENT)
+    role = fields.CharEnumField(Role, max_length=16, default=Role.PATIENT, db_default=Role.PATIENT)
     token_hash = fields.CharField(max_length=64, unique=True)
     sent_to = fields.CharField(max_length=254)
     sent_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(

@@ -10,7 +10,7 @@ class Practice(Model):
     slug = fields.CharField(max_length=63, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     # Whether every ADMIN and CLINICIAN must use two-step verification.
-    staff_mfa_required = fields.BooleanField(default=False)
+    staff_mfa_required = fields.BooleanField(default=False, db_default=False)
 
     class Meta:
         table = "practice"

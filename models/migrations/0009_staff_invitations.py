@@ -51,8 +51,10 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name="Invitation",
             name="role",
+            # A database default: existing invitations are all patients'.
             field=fields.CharEnumField(
                 default=Role.PATIENT,
+                db_default=Role.PATIENT,
                 description="ADMIN: ADMIN\nCLINICIAN: CLINICIAN\nPATIENT: PATIENT",
                 enum_type=Role,
                 max_length=16,

@@ -112,6 +112,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name="Practice",
             name="staff_mfa_required",
-            field=fields.BooleanField(default=False),
+            # A database default: existing practices get the column filled.
+            field=fields.BooleanField(default=False, db_default=False),
         ),
     ]
