@@ -20,7 +20,6 @@ from portal.services.errors import (
     InvalidCredentials,
     InvalidToken,
     NotFound,
-    RateLimited,
     ValidationFailed,
 )
 from portal.services.practices import find_practice, normalize_slug, valid_slug
@@ -96,15 +95,17 @@ ACCOUNT_FOR_SIGN_IN = Sql(
 )
 
 
-async def _account_for_sign_in(
-    slug: str, address: str, reader: Reader
-) -> tuple[uuid.UUID | None, Account | None]:
+def _account_lookup(slug: str, address: str) -> Write | None:
+    """The read of the practice and account signing in; None for text that
+    cannot name one (then nothing is read)."""
     if not valid_slug(slug) or len(address) > MAX_EMAIL_LENGTH or "\x00" in address:
+        return None
+    return (ACCOUNT_FOR_SIGN_IN, (slug, address))
+
+
+def _account_of(row: Row | None) -> tuple[uuid.UUID | None, Account | None]:
+    if row is None or row["practice_id"] is None:
         return None, None
-    rows = await reader.fetch(ACCOUNT_FOR_SIGN_IN, slug, address)
-    if not rows:
-        return None, None
-    row = rows[0]
     if row["account_id"] is None:
         return row["practice_id"], None
     account = Account(
@@ -135,7 +136,7 @@ async def login(
 
     Failures are counted per practice + email whether or not the account
     exists (a lockout with growing back-off) and per client address. At most
-    six statements whatever the outcome (three for a good one on PostgreSQL);
+    six statements whatever the outcome (two for a good one on PostgreSQL);
     no connection is held while the password hash is checked.
     """
     # Normalised once: the address's validation is a good part of a
@@ -143,16 +144,16 @@ async def login(
     slug, address = normalize_slug(practice_slug), normalize_email(email)
     streak = throttling.login_key_of(settings, slug, address)
     async with reading() as reader:
-        practice_id, account = await _account_for_sign_in(slug, address, reader)
-        try:
-            window_key, attempt = await throttling.take_sign_in_attempt(settings, streak, reader)
-        except RateLimited as refusal:
-            limited: RateLimited | None = refusal
-        else:
-            limited = None
-    if limited is not None:
+        # The account and both counters: one statement on PostgreSQL.
+        start = await throttling.take_sign_in_attempt(
+            settings, streak, reader, beside=_account_lookup(slug, address)
+        )
+    practice_id, account = _account_of(start.beside)
+    if start.refusal is not None:
         await audit.record(AuditAction.LOGIN_THROTTLED, practice_id=practice_id)
-        raise limited
+        raise start.refusal
+    assert start.attempt is not None
+    window_key, attempt = start.window_key, start.attempt
     password_hash = account.password_hash if account is not None else None
     if not await passwords.verify_password(password_hash, password) or account is None:
         async with reading() as reader:
@@ -228,11 +229,12 @@ async def complete_mfa_login(challenge: str, code: str, settings: Settings) -> S
     practice = await Practice.get(id=account.practice_id)
     streak = throttling.login_key_of(settings, practice.slug, account.email)
     async with reading() as reader:
-        try:
-            window_key, attempt = await throttling.take_sign_in_attempt(settings, streak, reader)
-        except RateLimited:
+        start = await throttling.take_sign_in_attempt(settings, streak, reader)
+        if start.refusal is not None:
             await audit.record(AuditAction.LOGIN_THROTTLED, practice_id=practice.id, reader=reader)
-            raise
+            raise start.refusal
+    assert start.attempt is not None
+    window_key, attempt = start.window_key, start.attempt
     accepted = await mfa.second_factor_accepted(account, code, settings)
     if accepted is False:
         await mfa.count_failure(found)

@@ -12,12 +12,13 @@ Keys are stored as HMACs, so the table holds no email or address.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from ipaddress import ip_address, ip_network
 
 from portal import clock
-from portal.db import AS_DATETIME, Reader, Sql, Write
+from portal.db import AS_DATETIME, Reader, Row, Sql, Write
 from portal.request_context import client_ip
 from portal.services.emails import normalize_email
 from portal.services.errors import RateLimited
@@ -181,22 +182,42 @@ TAKE_SIGN_IN_ATTEMPT = _sql(
 )
 
 
+@dataclass(frozen=True)
+class SignInStart:
+    """What `take_sign_in_attempt` found: the address's key (for the refund)
+    and the attempt taken, or why none was; and the row of the read asked
+    for beside it."""
+
+    window_key: str
+    attempt: Attempt | None
+    refusal: RateLimited | None
+    beside: Row | None
+
+
 async def take_sign_in_attempt(
-    settings: Settings, streak: str, reader: Reader
-) -> tuple[str, Attempt]:
+    settings: Settings, streak: str, reader: Reader, beside: Write | None = None
+) -> SignInStart:
     """Counts a sign-in against its client's address (`count_in_window`),
-    then takes an attempt of its streak (`reserve_attempt`); raises
-    RateLimited as they do. The address's key is returned for the refund."""
+    then takes an attempt of its streak (`reserve_attempt`), refused as they
+    refuse. `beside`: a read of at most one row (the account signing in),
+    which on PostgreSQL goes in the same statement."""
     window = LOGIN_FAILURES_PER_IP
     if reader.dialect != "postgres":
-        window_key = await count_in_window(
-            settings, window, "login-ip", client_block(), reader=reader
-        )
-        return window_key, await reserve_attempt(streak, reader)
+        found = await reader.fetch(beside[0], *beside[1]) if beside is not None else []
+        row = found[0] if found else None
+        try:
+            window_key = await count_in_window(
+                settings, window, "login-ip", client_block(), reader=reader
+            )
+            attempt = await reserve_attempt(streak, reader)
+        except RateLimited as refusal:
+            return SignInStart("", None, refusal, row)
+        return SignInStart(window_key, attempt, None, row)
     now = clock.now()
     window_key = _window_key(settings, window, now, "login-ip", client_block())
+    sql, extra = (TAKE_SIGN_IN_ATTEMPT, ()) if beside is None else (_with(beside[0]), beside[1])
     [taken] = await reader.fetch(
-        TAKE_SIGN_IN_ATTEMPT,
+        sql,
         window_key,
         now,
         now + window.length * 2,
@@ -204,12 +225,38 @@ async def take_sign_in_attempt(
         LOCKOUT_AFTER - 1,
         now + STREAK_MEMORY,
         window.limit,
+        *extra,
     )
+    row = taken if beside is not None and taken["beside_found"] else None
     if taken["window_count"] > window.limit:
-        raise RateLimited(_window_retry_after(window, now))
+        return SignInStart(window_key, None, RateLimited(_window_retry_after(window, now)), row)
     if taken["count"] is None:
-        raise _refusal(taken["blocked_until"], now)
-    return window_key, Attempt(streak, count=taken["count"], remaining=taken["remaining"])
+        return SignInStart(window_key, None, _refusal(taken["blocked_until"], now), row)
+    attempt = Attempt(streak, count=taken["count"], remaining=taken["remaining"])
+    return SignInStart(window_key, attempt, None, row)
+
+
+_TAKEN_COUNT = 7
+_with_cache: dict[int, tuple[Sql, Sql]] = {}
+
+
+def _with(read: Sql) -> Sql:
+    """TAKE_SIGN_IN_ATTEMPT with `read` (its placeholders shifted past the
+    statement's own) left-joined: its columns, and `beside_found`."""
+    known = _with_cache.get(id(read))
+    if known is not None:
+        return known[1]
+    shifted = re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) + _TAKEN_COUNT}", read.text)
+    tail = " FROM window_count w LEFT JOIN reserved r ON true"
+    assert TAKE_SIGN_IN_ATTEMPT.text.endswith(tail)
+    # Both statements are this code's own constants: nothing of a request's.
+    joined = (
+        f" LEFT JOIN (SELECT *, true AS beside_found FROM ({shifted}) AS read) AS beside ON true"  # noqa: S608
+    )
+    text = TAKE_SIGN_IN_ATTEMPT.text[: -len(tail)] + ", beside.*" + tail + joined
+    combined = Sql(text, types={**TAKE_SIGN_IN_ATTEMPT.types, **read.types})
+    _with_cache[id(read)] = (read, combined)
+    return combined
 
 
 async def record_failure(attempt: Attempt, reader: Reader) -> None:
