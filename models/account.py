@@ -39,7 +39,6 @@ class Account(Model):
     # Set while an ADMIN has disabled the account (for a patient: revoked
     # their portal access); it cannot sign in or recover its password.
     disabled_at = fields.DatetimeField(null=True)
-    last_sign_in_at = fields.DatetimeField(null=True)
     # Two-step verification. The TOTP secret cannot be hashed (codes are
     # computed from it): it is sealed with AES-GCM (portal.services.mfa).
     mfa_secret = fields.CharField(max_length=200, null=True)

@@ -28,3 +28,5 @@ class Session(Model):
 
     class Meta:
         table = "session"
+        # An account's sessions: listed, ended together, the newest one's time.
+        indexes = (("account_id", "created_at"),)

@@ -3,18 +3,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from graph.auth.types import AccountType
+from graph.auth.types import AccountType, account_type
 from graph.context import Info
 from graph.execution.planner import FieldPlan
 from graph.execution.specs import Request
-from portal.services.accounts import account_row, get_account
+from portal.services.accounts import account_row
 
 
 async def me(info: Info) -> AccountType | None:
     viewer = info.context.viewer
     if viewer is None:
         return None
-    return AccountType.from_model(await get_account(viewer.account_id))
+    return await account_type(viewer.account_id)
 
 
 async def fetch_me(request: Request, args: Mapping[str, Any], selection: FieldPlan) -> Any:

@@ -14,8 +14,9 @@ from graph.execution.specs import Batch, Request, compiled
 from graph.patients.types import PatientType
 from models import Account
 from models import Role as ModelRole
-from portal.db import Row
+from portal.db import Row, reading
 from portal.services.access import find_visible_patient
+from portal.services.accounts import account_row
 from portal.services.patients import visible_patients_by_id
 from portal.services.practices import practices_by_id
 
@@ -117,13 +118,13 @@ class AccountType:
         )
 
     @classmethod
-    def from_model(cls, account: Account) -> AccountType:
+    def from_model(cls, account: Account, last_sign_in_at: datetime | None) -> AccountType:
         return cls(
             id=strawberry.ID(str(account.id)),
             email=account.email,
             role=Role(account.role.value),
             active=account.disabled_at is None,
-            last_sign_in_at=account.last_sign_in_at,
+            last_sign_in_at=last_sign_in_at,
             mfa_enabled=account.mfa_enabled_at is not None,
             practice_id=account.practice_id,
             patient_id=account.patient_id,
@@ -135,3 +136,11 @@ class LoginSuccess:
     token: str = strawberry.field(description="Send as `Authorization: Bearer <token>`.")
     expires_at: datetime
     account: AccountType
+
+
+async def account_type(account_id: uuid.UUID) -> AccountType:
+    """The account as the API shows it, read afresh."""
+    async with reading() as reader:
+        row = await account_row(account_id, reader)
+    assert row is not None
+    return AccountType.from_row(row)

@@ -1,42 +1,10 @@
-"""Disabled accounts (revoked portal access, disabled staff), when each
-account last signed in, and each session's device.
-
-`account.last_sign_in_at` is kept by a trigger on the session table: every
-session started is a sign-in, and the sign-in itself writes nothing more."""
-
-from typing import Any
+"""Disabled accounts (revoked portal access, disabled staff), and each
+session's device."""
 
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
 
 from models.audit import AuditAction
-
-POSTGRES_TRIGGER = (
-    "CREATE OR REPLACE FUNCTION account_signed_in() RETURNS trigger LANGUAGE plpgsql AS $$"
-    " BEGIN UPDATE account SET last_sign_in_at = NEW.created_at WHERE id = NEW.account_id;"
-    " RETURN NULL; END $$;"
-    " CREATE TRIGGER session_started AFTER INSERT ON session"
-    " FOR EACH ROW EXECUTE FUNCTION account_signed_in()"
-)
-SQLITE_TRIGGER = (
-    "CREATE TRIGGER IF NOT EXISTS session_started AFTER INSERT ON session BEGIN"
-    " UPDATE account SET last_sign_in_at = NEW.created_at WHERE id = NEW.account_id; END"
-)
-
-
-async def create_trigger(apps: Any, schema_editor: Any) -> None:
-    client = schema_editor.client
-    postgres = client.capabilities.dialect == "postgres"
-    await client.execute_script(POSTGRES_TRIGGER if postgres else SQLITE_TRIGGER)
-
-
-async def drop_trigger(apps: Any, schema_editor: Any) -> None:
-    client = schema_editor.client
-    if client.capabilities.dialect == "postgres":
-        await client.execute_script("DROP TRIGGER IF EXISTS session_started ON session")
-        await client.execute_script("DROP FUNCTION IF EXISTS account_signed_in()")
-    else:
-        await client.execute_script("DROP TRIGGER IF EXISTS session_started")
 
 
 class Migration(migrations.Migration):
@@ -48,11 +16,6 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name="Account",
             name="disabled_at",
-            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
-        ),
-        ops.AddField(
-            model_name="Account",
-            name="last_sign_in_at",
             field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
         ),
         ops.AlterField(
@@ -69,5 +32,4 @@ class Migration(migrations.Migration):
             name="device",
             field=fields.CharField(null=True, max_length=100),
         ),
-        ops.RunPython(create_trigger, drop_trigger),
     ]

@@ -254,9 +254,12 @@ async def get_account(account_id: uuid.UUID) -> Account:
     return await Account.get(id=account_id)
 
 
+# `last_sign_in_at`: the account's newest session, read when shown and never
+# written by a sign-in (which stays as lean as its hash allows).
 ACCOUNT_BY_ID = Sql(
     "SELECT id, email, role, practice_id, patient_id, disabled_at IS NULL AS active,"
-    " last_sign_in_at, mfa_enabled_at IS NOT NULL AS mfa_enabled FROM account WHERE id = $1",
+    " (SELECT max(created_at) FROM session WHERE session.account_id = account.id)"
+    " AS last_sign_in_at, mfa_enabled_at IS NOT NULL AS mfa_enabled FROM account WHERE id = $1",
     types={
         "id": AS_UUID,
         "practice_id": AS_UUID,

@@ -29,6 +29,7 @@ class StartedSession:
     token: str
     # When the session idles out if unused (its absolute end may come later).
     expires_at: datetime
+    started_at: datetime
     viewer: Viewer
 
 
@@ -74,7 +75,10 @@ def new_session(account: Account, settings: Settings) -> tuple[StartedSession, W
         session_id=session_id,
     )
     started = StartedSession(
-        token=token, expires_at=min(now + _idle(settings), expires_at), viewer=viewer
+        token=token,
+        expires_at=min(now + _idle(settings), expires_at),
+        started_at=now,
+        viewer=viewer,
     )
     return started, write
 
@@ -83,9 +87,7 @@ def new_session(account: Account, settings: Settings) -> tuple[StartedSession, W
 # password while an ADMIN disabled the account leaves no session behind. On
 # PostgreSQL the account row is locked: a disabling transaction that holds it
 # makes this wait, then find it disabled; one that comes after ends the
-# session it finds. The lock is the one the trigger keeping
-# `last_sign_in_at` needs anyway (a share lock would deadlock two sign-ins
-# of one account, each waiting to upgrade it).
+# session it finds.
 START_SESSION = Sql(
     "INSERT INTO session"
     " (id, account_id, token_hash, created_at, last_seen_at, expires_at, device)"

@@ -93,7 +93,8 @@ async def invite_staff(
 
 STAFF_PAGE = Sql(
     "SELECT id, email, role, practice_id, patient_id, disabled_at IS NULL AS active,"
-    " last_sign_in_at, mfa_enabled_at IS NOT NULL AS mfa_enabled,"
+    " (SELECT max(created_at) FROM session WHERE session.account_id = account.id)"
+    " AS last_sign_in_at, mfa_enabled_at IS NOT NULL AS mfa_enabled,"
     " (SELECT count(*) FROM account WHERE practice_id = $1 AND role IN ('ADMIN', 'CLINICIAN'))"
     " AS total_count"
     " FROM account WHERE practice_id = $1 AND role IN ('ADMIN', 'CLINICIAN') AND email > $2"

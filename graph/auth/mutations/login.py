@@ -59,7 +59,7 @@ def _result(
     success = LoginSuccess(
         token=outcome.session.token,
         expires_at=outcome.session.expires_at,
-        account=AccountType.from_model(outcome.account),
+        account=AccountType.from_model(outcome.account, outcome.session.started_at),
     )
     return success, outcome.session.viewer
 

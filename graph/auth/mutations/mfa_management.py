@@ -7,7 +7,7 @@ from typing import Annotated
 
 import strawberry
 
-from graph.auth.types import AccountType, PracticeType
+from graph.auth.types import AccountType, PracticeType, account_type
 from graph.context import Info
 from graph.errors import (
     InvalidCredentialsError,
@@ -48,7 +48,7 @@ async def disable_mfa(info: Info, password: str) -> DisableMfaResult:
         account = await mfa.disable_mfa(info.context.viewer, password, info.context.settings)
     except ServiceError as failure:
         return error_result(failure)  # type: ignore[no-any-return]
-    return MfaDisabled(account=AccountType.from_model(account))
+    return MfaDisabled(account=await account_type(account.id))
 
 
 async def reset_staff_mfa(info: Info, account_id: strawberry.ID) -> ResetStaffMfaResult:
@@ -57,7 +57,7 @@ async def reset_staff_mfa(info: Info, account_id: strawberry.ID) -> ResetStaffMf
         account = await mfa.reset_staff_mfa(info.context.viewer, account_id)
     except ServiceError as failure:
         return error_result(failure)  # type: ignore[no-any-return]
-    return MfaDisabled(account=AccountType.from_model(account))
+    return MfaDisabled(account=await account_type(account.id))
 
 
 async def set_staff_mfa_required(info: Info, required: bool) -> SetStaffMfaRequiredResult:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import strawberry
 
-from graph.auth.types import AccountType
+from graph.auth.types import AccountType, account_type
 from graph.context import Info
 from graph.errors import NotAllowedError, NotFoundError, error_result
 from portal.services import staff
@@ -27,4 +27,4 @@ async def disable_account(info: Info, account_id: strawberry.ID) -> DisableAccou
         account = await staff.disable_account(info.context.viewer, account_id)
     except ServiceError as failure:
         return error_result(failure)
-    return AccountDisabled(account=AccountType.from_model(account))
+    return AccountDisabled(account=await account_type(account.id))
