@@ -250,10 +250,6 @@ async def complete_mfa_login(challenge: str, code: str, settings: Settings) -> S
     return await _signed_in(account, streak, window_key, settings, also)
 
 
-async def get_account(account_id: uuid.UUID) -> Account:
-    return await Account.get(id=account_id)
-
-
 # `last_sign_in_at`: the account's newest session, read when shown and never
 # written by a sign-in (which stays as lean as its hash allows).
 ACCOUNT_BY_ID = Sql(

@@ -254,8 +254,9 @@ async def _turn_off(account_id: uuid.UUID) -> bool:
     """Off, with its recovery codes and pending secret gone (call inside a
     transaction); True when it was on."""
     was_on = await Account.filter(id=account_id, mfa_enabled_at__isnull=False).update(
-        mfa_secret=None, mfa_enabled_at=None, mfa_pending_secret=None, mfa_last_step=None
+        mfa_secret=None, mfa_enabled_at=None, mfa_last_step=None
     )
+    # A pending enrolment goes too, whether or not it was on.
     await Account.filter(id=account_id).update(mfa_pending_secret=None)
     await MfaRecoveryCode.filter(account_id=account_id).delete()
     await MfaChallenge.filter(account_id=account_id, used_at__isnull=True).update(

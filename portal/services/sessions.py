@@ -37,17 +37,6 @@ def _idle(settings: Settings) -> timedelta:
     return timedelta(minutes=settings.session_idle_minutes)
 
 
-async def start_session(
-    account: Account, settings: Settings, reader: Reader | None = None
-) -> StartedSession:
-    if reader is None:
-        async with reading() as reader:
-            return await start_session(account, settings, reader)
-    session, (sql, args) = new_session(account, settings)
-    await reader.execute(sql, *args)
-    return session
-
-
 def new_session(account: Account, settings: Settings) -> tuple[StartedSession, Write]:
     """A session for `account`, and the write that starts it (for the caller
     to run, perhaps together with others)."""
