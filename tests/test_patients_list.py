@@ -468,3 +468,54 @@ async def test_one_or_two_letters_match_anywhere_in_a_word_too(
         common_short_terms.forget()
         await every_short_search_matches_alike()
         assert {"a", "e"} <= common_short_terms.terms  # in every patient: matched by strpos
+
+
+async def test_short_searches_count_their_matches_as_patients_change(
+    admin: GraphQLClient, practice: Practice
+) -> None:
+    """On PostgreSQL a one- or two-letter search is counted from per-practice
+    counts the database keeps as patients change; they must agree with the
+    matches through creation, renaming, a new email and removal, and never
+    mix in another practice's patients."""
+    elsewhere = await factories.make_practice(slug="elsewhere")
+    await make(elsewhere, "Mara", "Amman", email="mara@mail.example")
+    ada = await make(practice, "Ada", "Lovelace", email="ada@mail.example")
+    grace = await make(practice, "Grace", "Hopper", email="grace@navy.example")
+    await make(practice, "Alan", "Turing", email=None)
+
+    async def counts_match_the_patients_found() -> None:
+        everyone = await Patient.filter(practice_id=practice.id)
+        for term in ("a", "ma", "ov", "@", "e.", "x", "zz", "AD", "ss"):
+            expected = [
+                p
+                for p in everyone
+                if term.lower()
+                in f"{p.first_name.casefold()} {p.last_name.casefold()} {p.email or ''}"
+            ]
+            page = await listing(admin, search=term, first=100)
+            assert page["totalCount"] == len(expected) == len(page["edges"]), term
+
+    await counts_match_the_patients_found()
+
+    ada.last_name, ada.last_name_key = "Byron", "byron"
+    await ada.save()
+    grace.email = "grace@mail.example"
+    await grace.save()
+    await Patient.filter(practice_id=practice.id, first_name="Alan").delete()
+    await make(practice, "Zora", "Neale", email="zora@mail.example")
+    await counts_match_the_patients_found()
+
+    if connections.get("default").capabilities.dialect == "postgres":
+        # Every count the database keeps equals a recount of its patients.
+        _, drifted = await connections.get("default").execute_query(
+            """
+            SELECT gram FROM patient_short_gram_count counted FULL JOIN (
+                SELECT practice_id, gram, count(*) AS patients FROM patient,
+                unnest(patient_short_grams(first_name_key || ' ' || last_name_key
+                    || ' ' || coalesce(email, ''))) AS gram
+                GROUP BY practice_id, gram
+            ) recount USING (practice_id, gram)
+            WHERE coalesce(counted.patients, 0) <> coalesce(recount.patients, 0)
+            """
+        )
+        assert drifted == []

@@ -44,9 +44,24 @@ async def main(database_url: str) -> None:
     client = connections.get("default")
     _, practices = await client.execute_query("SELECT staff_mfa_required FROM practice")
     _, invitations = await client.execute_query("SELECT role FROM invitation")
+    counts: list[object] = []
+    if client.capabilities.dialect == "postgres":
+        # The patient already there is counted (migration 0012).
+        _, counts = await client.execute_query(
+            "SELECT gram, patients FROM patient_short_gram_count ORDER BY gram"
+        )
     await Tortoise.close_connections()
     assert [bool(row[0]) for row in practices] == [False], practices
     assert [row[0] for row in invitations] == ["PATIENT"], invitations
+    if client.capabilities.dialect == "postgres":
+        assert [tuple(row) for row in counts] == [
+            (" ", 1),
+            (" b", 1),
+            ("a", 1),
+            ("a ", 1),
+            ("b", 1),
+            ("b ", 1),
+        ], counts
     print("upgraded")
 
 

@@ -292,6 +292,20 @@ def _has_short_term(search: str) -> bool:
     return any(len(term.casefold()) <= 2 for term in search.split())
 
 
+def _counted_gram(search: str) -> str | None:
+    """The gram whose per-practice count (migration 0012) is the number of
+    patients a search finds, when the search is one term of one or two
+    characters that the short-term index answers alike in every field."""
+    terms = search.replace("\x00", "").split()
+    if len(terms) != 1:
+        return None
+    term = terms[0]
+    folded = term.casefold()
+    if len(folded) > 2 or folded != term.lower() or _looks_like_phone(term):
+        return None
+    return folded
+
+
 class _Where:
     """Conditions with their arguments, numbered as they are added. The SQL
     is made of fixed words only; every value is a `$n` argument."""
@@ -469,7 +483,13 @@ async def list_patients(
         assert search is not None
         query.matching(search)
     selected = _select_list(reader.dialect, columns, render)
-    return await _page(reader, viewer, query, first, anchor, selected, count, searched)
+    counted_gram = None
+    if searched and reader.dialect == "postgres" and viewer.is_staff:
+        assert search is not None
+        counted_gram = _counted_gram(search)
+    return await _page(
+        reader, viewer, query, first, anchor, selected, count, searched, counted_gram
+    )
 
 
 async def _page(
@@ -481,6 +501,7 @@ async def _page(
     selected: Callable[[str], str],
     count: bool,
     searched: bool,
+    counted_gram: str | None = None,
 ) -> PatientPage:
     matching, matching_args = query.sql, list(query.args)
     keyset = ""
@@ -508,9 +529,19 @@ async def _page(
             " ORDER BY page.last_name_key, page.first_name_key, page.id"
         )
     else:
-        counted = f", (SELECT count(*) FROM patient WHERE {matching}) AS total_count"
+        if not count:
+            counted = ""
+        elif counted_gram is None:
+            counted = f", (SELECT count(*) FROM patient WHERE {matching}) AS total_count"
+        else:
+            # Kept by the database as patients change: no row is read to count.
+            counted = (
+                ", coalesce((SELECT patients FROM patient_short_gram_count"
+                f" WHERE practice_id = {query.arg(viewer.practice_id)}"
+                f" AND gram = {query.arg(counted_gram)}), 0) AS total_count"
+            )
         text = (
-            f"SELECT {selected('')}{counted if count else ''}"
+            f"SELECT {selected('')}{counted}"
             f" FROM patient WHERE {matching}{' AND ' + keyset if keyset else ''}"
             f" ORDER BY {ORDER} LIMIT {limit}"
         )
