@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from typing import Any
+from urllib.parse import unquote
+from xml.etree import ElementTree
 
 import pyotp
 
@@ -15,7 +17,7 @@ from tests import factories
 from tests.conftest import FrozenClock, GraphQLClient
 from tests.mail import code_in
 
-BEGIN = "mutation { beginMfaEnrollment { secret otpauthUri } }"
+BEGIN = "mutation { beginMfaEnrollment { secret otpauthUri qrCode } }"
 CONFIRM = """
 mutation($code: String!) {
   confirmMfaEnrollment(code: $code) {
@@ -43,6 +45,12 @@ mutation($email: String!, $password: String!) {
 }
 """
 ME = "query { me { email mfaEnabled } }"
+
+
+def qr_code_svg(data_uri: str) -> ElementTree.Element:
+    prefix = "data:image/svg+xml;charset=utf-8,"
+    assert data_uri.startswith(prefix), data_uri[:40]
+    return ElementTree.fromstring(unquote(data_uri.removeprefix(prefix)))  # noqa: S314 (our own image)
 
 
 def code_at(secret: str, clock: FrozenClock) -> str:
@@ -87,6 +95,11 @@ async def test_enrolling_turns_it_on_with_recovery_codes_and_signs_out_other_dev
     assert len(secret) == 32  # base32: 160 bits
     uri = pyotp.parse_uri(begun["otpauthUri"])
     assert (uri.issuer, uri.name) == (practice.name, admin_account.email)
+    # The QR code is an image drawn by the service, for an <img>: the secret
+    # is in its modules, never in its text.
+    svg = qr_code_svg(begun["qrCode"])
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg" and svg.find(".//{*}path") is not None
+    assert secret not in unquote(begun["qrCode"]) and "otpauth" not in unquote(begun["qrCode"])
     assert wrong["code"] == "INVALID_CODE"
     codes = confirmed["recoveryCodes"]
     assert len(codes) == len(set(codes)) == 10

@@ -20,6 +20,9 @@ class MfaEnrollment:
         description="Base32, for typing into an authenticator app by hand."
     )
     otpauth_uri: str = strawberry.field(description="An otpauth://totp/ URI for a QR code.")
+    qr_code: str = strawberry.field(
+        description="`otpauthUri` as a QR code: an SVG image in a `data:` URI, for an `<img>`."
+    )
 
 
 @strawberry.type
@@ -38,7 +41,7 @@ ConfirmMfaEnrollmentResult = Annotated[
 async def begin_mfa_enrollment(info: Info) -> MfaEnrollment:
     assert info.context.viewer is not None  # guaranteed by IsSignedIn
     begun = await mfa.begin_enrollment(info.context.viewer, info.context.settings)
-    return MfaEnrollment(secret=begun.secret, otpauth_uri=begun.otpauth_uri)
+    return MfaEnrollment(secret=begun.secret, otpauth_uri=begun.otpauth_uri, qr_code=begun.qr_code)
 
 
 async def confirm_mfa_enrollment(info: Info, code: str) -> ConfirmMfaEnrollmentResult:
