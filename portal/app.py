@@ -23,7 +23,7 @@ from portal.http import STATIC_DIRECTORY, Edge, error_body
 from portal.lifecycle import Shutdown, watch_stop_signals
 from portal.logs import configure_logging
 from portal.mail.delivery import DeliveryWorker
-from portal.services import passwords
+from portal.services import audit_chain, passwords
 from portal.settings import Settings
 
 logger = logging.getLogger("portal.app")
@@ -76,6 +76,7 @@ def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal mail_worker
         passwords.configure(settings)
+        audit_chain.configure(settings)
         restore_signals = watch_stop_signals(shutdown) if watch_signals else None
         db.availability.watch()
         async with db.connected(settings):
@@ -87,7 +88,7 @@ def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
                 mail_worker = DeliveryWorker(settings)
                 shutdown.on_request(mail_worker.stopping.set)
                 mail_worker.start()
-            tidying = asyncio.create_task(housekeeping.run_forever())
+            tidying = asyncio.create_task(housekeeping.run_forever(settings))
             try:
                 yield
             finally:
