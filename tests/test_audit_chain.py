@@ -40,7 +40,7 @@ async def a_day_of_work(admin: GraphQLClient, anonymous: GraphQLClient, clock: F
         created = await admin.data(CREATE_PATIENT, input=new_patient(n))
         assert created["createPatient"]["__typename"] == "PatientCreated"
     await anonymous.post(
-        "mutation { login(practice: \"north\", email: \"admin@north.example\","
+        'mutation { login(practice: "north", email: "admin@north.example",'
         f' password: "{WRONG}") {{ __typename }} }}'
     )
     await anonymous.post(
@@ -102,7 +102,9 @@ async def test_rows_not_sealed_yet_are_checked_by_their_own_mac(
     await tamper(f"UPDATE audit_event SET client_ip = '10.9.9.9' WHERE id = '{first.id}'")
 
     verification = await audit_chain.verify()
-    assert problems(verification)[str(practice.id)] == f"row {first.id} (not sealed yet) was changed"
+    assert (
+        problems(verification)[str(practice.id)] == f"row {first.id} (not sealed yet) was changed"
+    )
 
 
 async def test_a_changed_row_is_named(
