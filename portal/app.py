@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from portal import db, housekeeping
+from portal.health import Readiness
 from portal.http import STATIC_DIRECTORY, Edge, error_body
 from portal.lifecycle import Shutdown, watch_stop_signals
 from portal.logs import configure_logging
@@ -56,6 +57,35 @@ def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
 
     shutdown = Shutdown(settings.shutdown_grace_seconds)
     mail_worker: DeliveryWorker | None = None
+
+    readiness = Readiness(settings)
+
+    async def live(request: Request) -> JSONResponse:
+        # Answered by the event loop itself: a loop that is stuck answers nothing.
+        return JSONResponse({"status": "ok"})
+
+    async def ready(request: Request) -> JSONResponse:
+        checks = {"database": "unavailable", "migrations": "unknown", "mail_worker": "unknown"}
+        if await _database_answers(HEALTH_DATABASE_SECONDS):
+            checks["database"] = "ok"
+            try:
+                async with asyncio.timeout(HEALTH_DATABASE_SECONDS):
+                    checks["migrations"] = await readiness.migrations()
+                    if mail_worker is not None:
+                        checks["mail_worker"] = mail_worker.status()
+                    else:
+                        checks["mail_worker"] = await readiness.mail_heartbeat()
+            except Exception:  # slow or away since the ping: not ready, whatever it was
+                checks["database"] = "unavailable"
+        if shutdown.requested:
+            status = "stopping"
+        elif all(value == "ok" for value in checks.values()):
+            status = "ok"
+        else:
+            status = "unavailable"
+        return JSONResponse(
+            {"status": status, "checks": checks}, status_code=200 if status == "ok" else 503
+        )
 
     async def health(request: Request) -> JSONResponse:
         checks = {
@@ -116,6 +146,8 @@ def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/health", health, methods=["GET"]),
+            Route("/health/live", live, methods=["GET"]),
+            Route("/health/ready", ready, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
         ],
         middleware=[

@@ -198,7 +198,7 @@ class Edge:
     async def _guarded(
         self, scope: Scope, receive: Receive, send: Send, started: Callable[[], bool]
     ) -> None:
-        if self.shutdown.requested and scope["path"].rstrip("/") != "/health":
+        if self.shutdown.requested and not scope["path"].startswith("/health"):
             # On a connection kept open from before the signal: go elsewhere.
             await _send_json(
                 send,
