@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from portal import db, housekeeping
+from portal import db, gauges, housekeeping, metrics
 from portal.health import Readiness
 from portal.http import STATIC_DIRECTORY, Edge, error_body
 from portal.lifecycle import Shutdown, watch_stop_signals
@@ -119,10 +119,18 @@ def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
                 shutdown.on_request(mail_worker.stopping.set)
                 mail_worker.start()
             tidying = asyncio.create_task(housekeeping.run_forever(settings))
+            sampling = (
+                asyncio.create_task(gauges.run_forever())
+                if settings.metrics_address is not None
+                else None
+            )
             try:
                 yield
             finally:
                 tidying.cancel()
+                if sampling is not None:
+                    sampling.cancel()
+                    metrics.process_ended()
                 deadline = shutdown.begin()
                 if mail_worker is not None:
                     await mail_worker.stop(deadline)

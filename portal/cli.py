@@ -22,7 +22,7 @@ from typing import NoReturn
 from tortoise.transactions import in_transaction
 
 from models import Practice, Role
-from portal import db
+from portal import db, gauges, metrics
 from portal.logs import configure_logging
 from portal.mail import delivery
 from portal.mail.mailbox import newest_letters
@@ -155,8 +155,20 @@ def _deliver_mail(settings: Settings, args: argparse.Namespace) -> None:
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signal_number, stopped.set)
         print(f"Delivering mail {_mail_destination(settings)}; Ctrl+C to stop.", flush=True)
+        if settings.metrics_address is not None:
+            metrics.serve(settings.metrics_address)
+        # Sampled when someone reads them: this listener, or `portal serve`'s
+        # through a shared PROMETHEUS_MULTIPROC_DIR.
+        sampling = (
+            asyncio.create_task(gauges.run_forever())
+            if os.environ.get(metrics.MULTIPROC_VARIABLE)
+            else None
+        )
         worker.start()
         await stopped.wait()
+        if sampling is not None:
+            sampling.cancel()
+            metrics.process_ended()
         # The message being sent may finish within the grace period; the rest is handed back.
         await worker.stop(time.monotonic() + settings.shutdown_grace_seconds)
 
@@ -251,6 +263,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         print(f"Mail: delivered {_mail_destination(settings)}")
     else:
         print("Mail: queued for a separate `portal deliver-mail` (PORTAL_MAIL_WORKER=off)")
+    if settings.metrics_address is not None:
+        # One listener for every worker (they write to the multi-process
+        # directory), apart from the public port.
+        metrics.serve(settings.metrics_address)
+        host, port = settings.metrics_address
+        print(f"Metrics: http://{host}:{port}/metrics")
     uvicorn.run(
         "portal.app:app_from_environment",
         factory=True,

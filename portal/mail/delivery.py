@@ -30,7 +30,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models import OutboxMessage, OutboxStatus
-from portal import clock, health
+from portal import clock, health, metrics
 from portal.mail.transports import Transport, transport_for
 from portal.settings import Settings
 
@@ -238,6 +238,7 @@ async def _deliver(
     if message.discard_after is not None and message.discard_after <= clock.now():
         await _give_up(message, "expired before it could be sent", message.attempts)
         outcome.failed += 1
+        metrics.DELIVERIES.labels("failed").inc()
         return
     try:
         # The whole exchange is bounded, not only each command, so the lease
@@ -247,11 +248,14 @@ async def _deliver(
     except Exception as problem:  # every failure of a send is retried, whatever it is
         if await _settle_failed(message, problem):
             outcome.failed += 1
+            metrics.DELIVERIES.labels("failed").inc()
         else:
             outcome.retried += 1
+            metrics.DELIVERIES.labels("retried").inc()
     else:
         await _settle_sent(message)
         outcome.sent += 1
+        metrics.DELIVERIES.labels("sent").inc()
 
 
 async def drain(settings: Settings, transport: Transport | None = None) -> DeliveryRound:
