@@ -250,6 +250,25 @@ async def test_a_head_rolled_back_or_edited_is_noticed(
     assert report[str(practice.id)] == "its head (audit_chain) was changed"
 
 
+async def test_a_removed_head_or_a_row_slipped_in_before_the_start_is_noticed(
+    admin: GraphQLClient, anonymous: GraphQLClient, practice: Practice, clock: FrozenClock
+) -> None:
+    await a_day_of_work(admin, anonymous, clock)
+    await audit_chain.seal()
+    [first, *_] = await rows(practice)
+    await tamper(f"UPDATE audit_event SET seq = 0 WHERE id = '{first.id}'")
+
+    report = problems(await audit_chain.verify())
+    assert report[str(practice.id)] == (
+        f"row {first.id} (seq 0) was inserted before where the chain starts (seq 1)"
+    )
+
+    await AuditChain.filter(chain=str(practice.id)).delete()
+
+    report = problems(await audit_chain.verify())
+    assert report[str(practice.id)] == "its head (audit_chain) was removed"
+
+
 async def test_concurrent_writers_and_sealers_make_one_valid_chain(
     practice: Practice, other_practice: Practice
 ) -> None:

@@ -153,6 +153,7 @@ def _rows(where: str, tail: str) -> tuple[Sql, Sql]:
 
 
 UNSEALED = _rows("chain_mac IS NULL", "ORDER BY occurred_at, id LIMIT $2")
+SEALED_BEFORE = _rows("seq IS NOT NULL AND seq < $2", "ORDER BY seq LIMIT 1")
 SEALED_PAGE = _rows("seq IS NOT NULL AND seq > $2", "ORDER BY seq LIMIT $3")
 FIRST_KEPT = (
     Sql(
@@ -441,6 +442,19 @@ async def _verify_chain(reader: Reader, chain: str, head: Head | None, report: C
     if head is not None and not head.intact():
         report.problem = "its head (audit_chain) was changed"
         return
+    if head is None:
+        sealed = await reader.fetch(_pick(SEALED_PAGE, chain), _chain_arg(chain), 0, 1)
+        if sealed:
+            report.problem = "its head (audit_chain) was removed"
+            return
+    else:
+        early = await reader.fetch(_pick(SEALED_BEFORE, chain), _chain_arg(chain), head.origin_seq)
+        if early:
+            report.problem = (
+                f"row {early[0]['id']} (seq {early[0]['seq']}) was inserted before where"
+                f" the chain starts (seq {head.origin_seq})"
+            )
+            return
     expected_seq = head.origin_seq if head is not None else 1
     previous = head.origin_mac if head is not None else GENESIS
     after, last_id, seen_new = expected_seq - 1, None, False
