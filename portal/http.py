@@ -278,7 +278,7 @@ class Edge:
         return None
 
     def _log(self, scope: Scope, info: RequestInfo, status: int, seconds: float) -> None:
-        if scope["path"] == "/graphql":
+        if scope["path"] == "/graphql" and scope["method"] == "POST":
             if status >= 500:
                 outcome = "failed"
             elif status >= 400:

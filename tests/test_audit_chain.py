@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
+import sys
 import uuid
 from datetime import timedelta
 
@@ -16,6 +18,7 @@ from tortoise.exceptions import OperationalError, TransactionManagementError
 
 from models import Account, AuditAction, AuditChain, AuditEvent, Practice, Role
 from portal.services import audit, audit_chain
+from portal.settings import Settings
 from tests import factories
 from tests.conftest import FrozenClock, GraphQLClient
 
@@ -294,5 +297,58 @@ async def test_concurrent_writers_and_sealers_make_one_valid_chain(
     for place in (practice, other_practice):
         chain = await rows(place)
         assert [row.seq for row in chain] == list(range(1, 21))
+    verification = await audit_chain.verify()
+    assert verification.intact, problems(verification)
+
+
+WRITE_AND_SEAL = """
+import asyncio, sys, uuid
+from models import AuditAction
+from portal import db
+from portal.services import audit, audit_chain
+from portal.settings import Settings
+from portal.settings import Settings
+
+async def main():
+    settings = Settings.from_env()
+    audit_chain.configure(settings)
+    practices = [uuid.UUID(p) for p in sys.argv[1:]]
+    async with db.connected(settings):
+        for _ in range(15):
+            for practice in practices:
+                await audit.record(AuditAction.PASSWORD_CHANGED, practice_id=practice)
+            await audit_chain.seal(batch=4)
+        await audit_chain.seal()
+
+asyncio.run(main())
+"""
+
+
+async def test_writers_and_sealers_in_several_processes_make_one_valid_chain(
+    settings: Settings, practice: Practice, other_practice: Practice
+) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")},
+        "DATABASE_URL": settings.database_url,
+        "PORTAL_SECRET_KEY": settings.secret_key,
+    }
+    started = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            WRITE_AND_SEAL,
+            str(practice.id),
+            str(other_practice.id),
+            env=env,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(3)
+    ]
+    for process in started:
+        _, errors = await process.communicate()
+        assert process.returncode == 0, errors.decode()[-2000:]
+
+    for place in (practice, other_practice):
+        assert [row.seq for row in await rows(place)] == list(range(1, 46))
     verification = await audit_chain.verify()
     assert verification.intact, problems(verification)
