@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
-from graphql import DocumentNode, GraphQLError, located_error
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, located_error, parse
 from graphql.execution.values import VariableValues
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -27,6 +27,7 @@ from graph.execution.runner import MutationFailed, run, run_mutation
 from graph.execution.specs import NotCompiled
 from graph.execution.specs import Request as ExecutionRequest
 from graph.schema import MaskUnexpectedErrors, PortalSchema, build_schema, is_expected
+from portal import metrics
 from portal.db import reading
 from portal.http import RETRY_AFTER_SECONDS, STATIC_DIRECTORY, error_body, send_json
 from portal.request_context import current_request
@@ -173,6 +174,14 @@ class GraphQLEndpoint:
                 raise SettingsError(
                     f"PORTAL_TRUSTED_DOCUMENTS: {key} is not valid against this schema"
                 )
+            # Their operation names are the metrics' labels; no other name is.
+            metrics.trust_operation_names(
+                {
+                    definition.name.value
+                    for definition in parse(document).definitions
+                    if isinstance(definition, OperationDefinitionNode) and definition.name
+                }
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -225,6 +234,10 @@ class GraphQLEndpoint:
         operation = prepared.operation(name) if prepared is not None else None
         if prepared is None or operation is None:
             return None
+        if name is None and operation.name is not None:
+            info = current_request.get()
+            if info is not None:
+                info.named_in_document = operation.name.value
         coerced = self.planner.variables(prepared, operation, variables)
         if coerced is None:
             return None  # variable errors: the standard executor words them

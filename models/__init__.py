@@ -1,7 +1,8 @@
 """The Tortoise ORM models: tables and their relations, nothing else."""
 
 from models.account import Account, Role
-from models.audit import AuditAction, AuditEvent
+from models.audit import AuditAction, AuditChain, AuditEvent, AuditPrunePermit
+from models.heartbeat import WorkerHeartbeat
 from models.invitation import Invitation
 from models.mfa import MfaChallenge, MfaRecoveryCode
 from models.outbox import OutboxMessage, OutboxStatus
@@ -14,7 +15,9 @@ from models.throttle import ThrottleCounter
 __all__ = [
     "Account",
     "AuditAction",
+    "AuditChain",
     "AuditEvent",
+    "AuditPrunePermit",
     "Invitation",
     "MfaChallenge",
     "MfaRecoveryCode",
@@ -28,4 +31,5 @@ __all__ = [
     "Session",
     "ThrottleCounter",
     "VerificationCode",
+    "WorkerHeartbeat",
 ]

@@ -44,9 +44,14 @@ class AuditAction(StrEnum):
 
 
 class AuditEvent(Model):
-    """Who did what, to which patient, when, from where. Append-only: nothing
-    in the code updates or deletes a row. Never holds passwords, tokens,
-    codes or health details."""
+    """Who did what, to which patient, when, from where. Append-only: a
+    trigger refuses every change but sealing (setting `seq` and `chain_mac`
+    once) and every deletion but retention pruning. Never holds passwords,
+    tokens, codes or health details.
+
+    `row_mac` is an HMAC of the row's content written with it; sealing then
+    places the row in its practice's hash chain: `seq` and `chain_mac`, an
+    HMAC over the content and the previous row's `chain_mac`."""
 
     id = fields.UUIDField(primary_key=True)
     practice_id: uuid.UUID | None = fields.UUIDField(null=True)  # type: ignore[assignment]
@@ -57,7 +62,46 @@ class AuditEvent(Model):
     occurred_at = fields.DatetimeField()
     client_ip = fields.CharField(max_length=45, null=True)
     user_agent = fields.CharField(max_length=200, null=True)
+    # Null only for rows written before the chain existed (migration 0013).
+    row_mac = fields.CharField(max_length=64, null=True)
+    # Set once, when the row is sealed into its practice's chain.
+    seq = fields.BigIntField(null=True)
+    chain_mac = fields.CharField(max_length=64, null=True)
 
     class Meta:
         table = "audit_event"
-        indexes = (("practice_id", "occurred_at"), ("practice_id", "patient_id", "occurred_at"))
+        indexes = (
+            ("practice_id", "occurred_at"),
+            ("practice_id", "patient_id", "occurred_at"),
+            ("practice_id", "seq"),
+        )
+
+
+class AuditChain(Model):
+    """The head of one practice's chain of audit rows (`chain` is the practice
+    id, or "-" for events of no practice): the last row sealed, and where the
+    chain starts now that pruning may have removed its beginning. `head_mac`
+    is an HMAC over the rest, so a head rolled back or edited is noticed."""
+
+    chain = fields.CharField(max_length=36, primary_key=True)
+    last_seq = fields.BigIntField()
+    last_mac = fields.CharField(max_length=64)
+    # The first row kept, and the chain_mac it follows (of the last row pruned).
+    origin_seq = fields.BigIntField()
+    origin_mac = fields.CharField(max_length=64)
+    head_mac = fields.CharField(max_length=64)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "audit_chain"
+
+
+class AuditPrunePermit(Model):
+    """Present only inside a pruning transaction (written and removed in it):
+    the audit trail's triggers allow a deletion while a row is here."""
+
+    id = fields.IntField(primary_key=True)
+    granted_at = fields.DatetimeField()
+
+    class Meta:
+        table = "audit_prune_permit"

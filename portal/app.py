@@ -18,12 +18,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from portal import db, housekeeping
+from portal import db, gauges, housekeeping, metrics
+from portal.health import Readiness
 from portal.http import STATIC_DIRECTORY, Edge, error_body
 from portal.lifecycle import Shutdown, watch_stop_signals
 from portal.logs import configure_logging
 from portal.mail.delivery import DeliveryWorker
-from portal.services import devices, passwords
+from portal.services import audit_chain, devices, passwords
 from portal.settings import Settings
 
 logger = logging.getLogger("portal.app")
@@ -57,6 +58,35 @@ def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
     shutdown = Shutdown(settings.shutdown_grace_seconds)
     mail_worker: DeliveryWorker | None = None
 
+    readiness = Readiness(settings)
+
+    async def live(request: Request) -> JSONResponse:
+        # Answered by the event loop itself: a loop that is stuck answers nothing.
+        return JSONResponse({"status": "ok"})
+
+    async def ready(request: Request) -> JSONResponse:
+        checks = {"database": "unavailable", "migrations": "unknown", "mail_worker": "unknown"}
+        if await _database_answers(HEALTH_DATABASE_SECONDS):
+            checks["database"] = "ok"
+            try:
+                async with asyncio.timeout(HEALTH_DATABASE_SECONDS):
+                    checks["migrations"] = await readiness.migrations()
+                    if mail_worker is not None:
+                        checks["mail_worker"] = mail_worker.status()
+                    else:
+                        checks["mail_worker"] = await readiness.mail_heartbeat()
+            except Exception:  # slow or away since the ping: not ready, whatever it was
+                checks["database"] = "unavailable"
+        if shutdown.requested:
+            status = "stopping"
+        elif all(value == "ok" for value in checks.values()):
+            status = "ok"
+        else:
+            status = "unavailable"
+        return JSONResponse(
+            {"status": status, "checks": checks}, status_code=200 if status == "ok" else 503
+        )
+
     async def health(request: Request) -> JSONResponse:
         checks = {
             "database": "ok" if await _database_answers(HEALTH_DATABASE_SECONDS) else "unavailable",
@@ -76,6 +106,7 @@ def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal mail_worker
         passwords.configure(settings)
+        audit_chain.configure(settings)
         await asyncio.to_thread(devices.warm_up)
         restore_signals = watch_stop_signals(shutdown) if watch_signals else None
         db.availability.watch()
@@ -88,11 +119,19 @@ def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
                 mail_worker = DeliveryWorker(settings)
                 shutdown.on_request(mail_worker.stopping.set)
                 mail_worker.start()
-            tidying = asyncio.create_task(housekeeping.run_forever())
+            tidying = asyncio.create_task(housekeeping.run_forever(settings))
+            sampling = (
+                asyncio.create_task(gauges.run_forever())
+                if settings.metrics_address is not None
+                else None
+            )
             try:
                 yield
             finally:
                 tidying.cancel()
+                if sampling is not None:
+                    sampling.cancel()
+                    metrics.process_ended()
                 deadline = shutdown.begin()
                 if mail_worker is not None:
                     await mail_worker.stop(deadline)
@@ -116,6 +155,8 @@ def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/health", health, methods=["GET"]),
+            Route("/health/live", live, methods=["GET"]),
+            Route("/health/ready", ready, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
         ],
         middleware=[

@@ -22,11 +22,19 @@ from typing import NoReturn
 from tortoise.transactions import in_transaction
 
 from models import Practice, Role
-from portal import db
+from portal import db, gauges, metrics
 from portal.logs import configure_logging
 from portal.mail import delivery
 from portal.mail.mailbox import newest_letters
-from portal.services import accounts, mfa, passwords, practices, staff
+from portal.services import (
+    accounts,
+    audit_chain,
+    mfa,
+    passwords,
+    practices,
+    retention,
+    staff,
+)
 from portal.services.errors import ServiceError
 from portal.settings import Settings, SettingsError
 
@@ -49,6 +57,7 @@ class OneLineParser(argparse.ArgumentParser):
 def _run(settings: Settings, work: Callable[[], Awaitable[None]]) -> None:
     async def connected_work() -> None:
         passwords.configure(settings)
+        audit_chain.configure(settings)
         async with db.connected(settings):
             await work()
 
@@ -146,12 +155,56 @@ def _deliver_mail(settings: Settings, args: argparse.Namespace) -> None:
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signal_number, stopped.set)
         print(f"Delivering mail {_mail_destination(settings)}; Ctrl+C to stop.", flush=True)
+        if settings.metrics_address is not None:
+            metrics.serve(settings.metrics_address)
+        # Sampled when someone reads them: this listener, or `portal serve`'s
+        # through a shared PROMETHEUS_MULTIPROC_DIR.
+        sampling = (
+            asyncio.create_task(gauges.run_forever())
+            if os.environ.get(metrics.MULTIPROC_VARIABLE)
+            else None
+        )
         worker.start()
         await stopped.wait()
+        if sampling is not None:
+            sampling.cancel()
+            metrics.process_ended()
         # The message being sent may finish within the grace period; the rest is handed back.
         await worker.stop(time.monotonic() + settings.shutdown_grace_seconds)
 
     _run(settings, work)
+
+
+def _prune(settings: Settings, args: argparse.Namespace) -> None:
+    async def work() -> None:
+        pruned = await retention.prune(settings)
+        for kind, count in pruned.counts.items():
+            print(f"{kind.replace('_', ' ')}: {count} deleted")
+
+    _run(settings, work)
+
+
+def _verify_audit(settings: Settings, args: argparse.Namespace) -> None:
+    intact = True
+
+    async def work() -> None:
+        nonlocal intact
+        if args.seal:
+            await audit_chain.seal()
+        verification = await audit_chain.verify()
+        for report in verification.chains:
+            practice = "no practice" if report.chain == audit_chain.NO_PRACTICE else report.chain
+            state = f"BROKEN: {report.problem}" if report.problem else "intact"
+            print(
+                f"practice {practice}: {state} ({report.checked} rows checked,"
+                f" {report.pending} not sealed yet, {report.legacy} from before the chain)"
+            )
+        intact = verification.intact
+
+    _run(settings, work)
+    if not intact:
+        raise CommandError("the audit trail was tampered with (see above)")
+    print("The audit trail is intact.")
 
 
 def _mail_destination(settings: Settings) -> str:
@@ -210,6 +263,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         print(f"Mail: delivered {_mail_destination(settings)}")
     else:
         print("Mail: queued for a separate `portal deliver-mail` (PORTAL_MAIL_WORKER=off)")
+    if settings.metrics_address is not None:
+        # One listener for every worker (they write to the multi-process
+        # directory), apart from the public port.
+        metrics.serve(settings.metrics_address)
+        host, port = settings.metrics_address
+        print(f"Metrics: http://{host}:{port}/metrics")
     uvicorn.run(
         "portal.app:app_from_environment",
         factory=True,
@@ -274,6 +333,23 @@ def _parser() -> argparse.ArgumentParser:
     deliver = commands.add_parser("deliver-mail", help="deliver queued mail until stopped")
     deliver.add_argument("--once", action="store_true", help="deliver what is due, then exit")
     deliver.set_defaults(handler=_deliver_mail)
+
+    prune = commands.add_parser(
+        "prune",
+        help="delete what has no further use after PORTAL_RETENTION_DAYS, and audit events"
+        " after PORTAL_AUDIT_RETENTION_DAYS",
+    )
+    prune.set_defaults(handler=_prune)
+
+    verify = commands.add_parser(
+        "verify-audit",
+        help="check every practice's audit chain; names the first row changed, removed or"
+        " inserted out of order",
+    )
+    verify.add_argument(
+        "--seal", action="store_true", help="seal rows not yet in their chain before checking"
+    )
+    verify.set_defaults(handler=_verify_audit)
 
     documents = commands.add_parser(
         "trusted-documents",

@@ -17,6 +17,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 from typing import Any
 
+from portal import metrics
 from portal.db import is_unavailable
 from portal.lifecycle import Shutdown
 from portal.request_context import RequestInfo, current_request
@@ -198,7 +199,7 @@ class Edge:
     async def _guarded(
         self, scope: Scope, receive: Receive, send: Send, started: Callable[[], bool]
     ) -> None:
-        if self.shutdown.requested and scope["path"].rstrip("/") != "/health":
+        if self.shutdown.requested and not scope["path"].startswith("/health"):
             # On a connection kept open from before the signal: go elsewhere.
             await _send_json(
                 send,
@@ -277,6 +278,14 @@ class Edge:
         return None
 
     def _log(self, scope: Scope, info: RequestInfo, status: int, seconds: float) -> None:
+        if scope["path"] == "/graphql" and scope["method"] == "POST":
+            if status >= 500:
+                outcome = "failed"
+            elif status >= 400:
+                outcome = "rejected"
+            else:
+                outcome = info.outcome
+            metrics.observe_request(info.operation or info.named_in_document, outcome, seconds)
         # Never variables, tokens or names: the operation's name and outcome only.
         logger.info(
             "request",

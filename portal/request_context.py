@@ -14,6 +14,9 @@ class RequestInfo:
     client_ip: str
     user_agent: str
     operation: str | None = None
+    # The name the document gives its operation, when the client sent none
+    # (for the metrics' labels; the log keeps what the client sent).
+    named_in_document: str | None = None
     # Which executor answered a GraphQL request: "compiled" or "standard".
     executor: str | None = None
     outcome: str = "ok"

@@ -85,6 +85,14 @@ class Settings:
     trusted_documents: Path | None = None
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    # host:port of the Prometheus listener (never the public port); None: off.
+    metrics_address: tuple[str, int] | None = None
+    # What has no further use (ended sessions, spent links, settled mail) is
+    # deleted this many days after; the audit trail is kept far longer.
+    retention_days: int = 30
+    audit_retention_days: int = 2190
+    # How often a serving process seals new audit rows into their chains (0: never).
+    audit_seal_seconds: int = 5
 
     @property
     def is_production(self) -> bool:
@@ -178,6 +186,10 @@ class Settings:
             else None,
             cors_origins=_cors_origins(env.get("PORTAL_CORS_ORIGINS", ""), base_url, production),
             trusted_proxies=_networks(env.get("PORTAL_TRUSTED_PROXIES", "")),
+            metrics_address=_address(env.get("PORTAL_METRICS_ADDRESS", "")),
+            retention_days=_int(env, "PORTAL_RETENTION_DAYS", 30, 1, 3650),
+            audit_retention_days=_int(env, "PORTAL_AUDIT_RETENTION_DAYS", 2190, 30, 36500),
+            audit_seal_seconds=_int(env, "PORTAL_AUDIT_SEAL_SECONDS", 5, 0, 3600),
         )
 
 
@@ -219,6 +231,10 @@ KNOWN_VARIABLES = frozenset(
         "PORTAL_TRUSTED_DOCUMENTS",
         "PORTAL_CORS_ORIGINS",
         "PORTAL_TRUSTED_PROXIES",
+        "PORTAL_METRICS_ADDRESS",
+        "PORTAL_RETENTION_DAYS",
+        "PORTAL_AUDIT_RETENTION_DAYS",
+        "PORTAL_AUDIT_SEAL_SECONDS",
     }
     | OTHER_KNOWN_VARIABLES
 )
@@ -399,3 +415,17 @@ def _networks(raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
                 f"PORTAL_TRUSTED_PROXIES entries must be IP addresses or networks, not {item!r}"
             ) from None
     return tuple(networks)
+
+
+def _address(raw: str) -> tuple[str, int] | None:
+    """`PORTAL_METRICS_ADDRESS`: host:port ([v6]:port), or empty for none."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    host, _, port = raw.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(
+            f"PORTAL_METRICS_ADDRESS must be host:port, like 127.0.0.1:9100, not {raw!r}"
+        )
+    return host, int(port)

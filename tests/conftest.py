@@ -34,6 +34,8 @@ from tests import factories
 
 TABLES = [
     "audit_event",
+    "audit_chain",
+    "worker_heartbeat",
     "throttle_counter",
     "mfa_challenge",
     "mfa_recovery_code",
@@ -136,6 +138,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory, smtp_server: SmtpServer) 
         mail_worker=False,
         # Tests do not wait out the timing floor of recovery answers.
         recovery_response_floor=timedelta(0),
+        # Tests seal the audit trail when they choose to.
+        audit_seal_seconds=0,
     )
 
 
@@ -163,12 +167,24 @@ async def clean_database(app: Starlette) -> AsyncIterator[None]:
     # What a test's outage taught the process is forgotten with its data.
     db.availability.forget()
     common_short_terms.forget()
+    await empty_tables()
+
+
+# The audit trail's triggers let rows go only while a prune permit is present.
+PERMIT = "INSERT INTO audit_prune_permit (granted_at) VALUES ('2000-01-01T00:00:00+00:00')"
+
+
+async def empty_tables() -> None:
     connection = connections.get("default")
     if connection.capabilities.dialect == "postgres":
-        await connection.execute_script(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+        await connection.execute_script(
+            f"{PERMIT}; TRUNCATE {', '.join(TABLES)}, audit_prune_permit CASCADE"
+        )
     else:
+        await connection.execute_script(PERMIT)
         for table in TABLES:
             await connection.execute_script(f"DELETE FROM {table}")
+        await connection.execute_script("DELETE FROM audit_prune_permit")
 
 
 @dataclass

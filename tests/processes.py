@@ -124,11 +124,14 @@ class Cluster:
         self.processes.append((process, log))
         return process
 
-    def serve(self, healthy: bool = True, **extra: str) -> tuple[subprocess.Popen[bytes], str]:
-        """Starts `portal serve` and waits until /health answers: 200, or
-        anything at all when not `healthy` (a service started without its database)."""
+    def serve(
+        self, *args: str, healthy: bool = True, **extra: str
+    ) -> tuple[subprocess.Popen[bytes], str]:
+        """Starts `portal serve` (with `args`, e.g. --workers 2) and waits until
+        /health answers: 200, or anything at all when not `healthy` (a service
+        started without its database)."""
         port = free_port()
-        process = self.start("serve", "--port", str(port), **extra)
+        process = self.start("serve", "--port", str(port), *args, **extra)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:

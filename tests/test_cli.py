@@ -362,3 +362,68 @@ def test_a_database_that_does_not_answer_stops_any_command_with_one_line(cli: Cl
     assert "database is not answering" in migrate.stderr
     assert_one_line_failure(practice, "create-practice")
     assert "database is not answering" in practice.stderr
+
+
+RECORD_EVENTS = """
+import asyncio
+from models import AuditAction
+from portal import db
+from portal.services import audit, audit_chain
+from portal.settings import Settings
+
+async def main():
+    settings = Settings.from_env()
+    audit_chain.configure(settings)
+    async with db.connected(settings):
+        for action in (AuditAction.ACCOUNT_DISABLED, AuditAction.ACCOUNT_ENABLED):
+            await audit.record(action, practice_id=None)
+
+asyncio.run(main())
+"""
+
+
+def test_the_operator_verifies_the_audit_trail_and_is_told_which_row_was_changed(
+    migrated: Cli,
+) -> None:
+    # Rows written by the service, with the operator's secret key.
+    subprocess.run(  # noqa: S603
+        [sys.executable, "-c", RECORD_EVENTS],
+        cwd=migrated.directory,
+        env=clean_environment(migrated.directory),
+        check=True,
+        timeout=60,
+    )
+    north = migrated
+
+    intact = north.run("verify-audit", "--seal")
+
+    assert_ok(intact)
+    assert "intact (2 rows checked, 0 not sealed yet" in intact.stdout
+    assert intact.stdout.strip().endswith("The audit trail is intact.")
+    [(changed,)] = north.rows("SELECT id FROM audit_event WHERE action = 'ACCOUNT_ENABLED'")
+    with closing(sqlite3.connect(north.database)) as connection:
+        # The trigger refuses; someone who drops it can change the row, and is found out.
+        with pytest.raises(sqlite3.DatabaseError, match="cannot be changed"):
+            connection.execute("UPDATE audit_event SET client_ip = '10.1.1.1'")
+        connection.execute("DROP TRIGGER audit_event_append_only")
+        connection.execute("UPDATE audit_event SET client_ip = '10.1.1.1' WHERE id = ?", (changed,))
+        connection.commit()
+
+    broken = north.run("verify-audit")
+
+    assert broken.returncode == 1
+    assert f"BROKEN: row {changed} (seq 2) was changed" in broken.stdout
+    assert (
+        broken.stderr.strip()
+        == "portal verify-audit: the audit trail was tampered with (see above)"
+    )
+
+
+def test_the_operator_prunes_and_is_told_what_went(north: Cli) -> None:
+    pruned = north.run("prune")
+
+    assert_ok(pruned)
+    assert "sessions: 0 deleted" in pruned.stdout
+    assert "audit events: 0 deleted" in pruned.stdout
+    bad = north.run("prune", PORTAL_RETENTION_DAYS="0")
+    assert_one_line_failure(bad, "prune")

@@ -104,7 +104,9 @@ def cluster(prepared: Path, database: str, smtp_server: SmtpServer) -> Iterator[
     psql(
         database,
         "DELETE FROM outbox_message; DELETE FROM invitation; DELETE FROM session;"
-        " DELETE FROM audit_event; DELETE FROM throttle_counter; DELETE FROM patient;",
+        " BEGIN; INSERT INTO audit_prune_permit (granted_at) VALUES (now());"
+        " DELETE FROM audit_event; DELETE FROM audit_chain; DELETE FROM audit_prune_permit;"
+        " COMMIT; DELETE FROM throttle_counter; DELETE FROM patient;",
     )
 
 

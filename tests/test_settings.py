@@ -320,3 +320,40 @@ def test_the_statement_timeout_defaults_to_half_the_request_budget() -> None:
 def test_bounds_that_contradict_each_other_are_refused(given: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         Settings.from_env({"PORTAL_SECRET_KEY": DEV_KEY, **given})
+
+
+def test_the_operations_settings_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "PORTAL_SECRET_KEY": DEV_KEY,
+            "PORTAL_METRICS_ADDRESS": " 127.0.0.1:9100 ",
+            "PORTAL_RETENTION_DAYS": "14",
+            "PORTAL_AUDIT_RETENTION_DAYS": "3650",
+            "PORTAL_AUDIT_SEAL_SECONDS": "0",
+        }
+    )
+
+    assert settings.metrics_address == ("127.0.0.1", 9100)
+    assert (settings.retention_days, settings.audit_retention_days) == (14, 3650)
+    assert settings.audit_seal_seconds == 0
+    defaults = Settings.from_env({"PORTAL_SECRET_KEY": DEV_KEY})
+    assert defaults.metrics_address is None
+    assert (defaults.retention_days, defaults.audit_retention_days) == (30, 2190)
+    assert Settings.from_env(
+        {"PORTAL_SECRET_KEY": DEV_KEY, "PORTAL_METRICS_ADDRESS": "[::1]:9100"}
+    ).metrics_address == ("::1", 9100)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORTAL_METRICS_ADDRESS", "9100"),
+        ("PORTAL_METRICS_ADDRESS", "127.0.0.1:"),
+        ("PORTAL_METRICS_ADDRESS", "127.0.0.1:70000"),
+        ("PORTAL_RETENTION_DAYS", "0"),
+        ("PORTAL_AUDIT_RETENTION_DAYS", "7"),
+    ],
+)
+def test_a_malformed_operations_setting_is_refused(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({"PORTAL_SECRET_KEY": DEV_KEY, name: value})

@@ -39,6 +39,11 @@ async def main(database_url: str) -> None:
         " '2026-01-02')",
         [invitation, practice, patient],
     )
+    await client.execute_query(
+        "INSERT INTO audit_event (id, practice_id, action, occurred_at)"
+        f" VALUES ({marks[0]}, {marks[1]}, 'LOGOUT', '2026-01-01')",
+        [str(uuid.uuid4()), practice],
+    )
     await Tortoise.close_connections()
     await migrate(config=config)
     client = connections.get("default")
@@ -50,9 +55,12 @@ async def main(database_url: str) -> None:
         _, counts = await client.execute_query(
             "SELECT gram, patients FROM patient_short_gram_count ORDER BY gram"
         )
+    # Audit rows from before the chain: marked as such, sealed first later.
+    _, events = await client.execute_query("SELECT row_mac, seq FROM audit_event")
     await Tortoise.close_connections()
     assert [bool(row[0]) for row in practices] == [False], practices
     assert [row[0] for row in invitations] == ["PATIENT"], invitations
+    assert [tuple(row) for row in events] == [("", None)], events
     if client.capabilities.dialect == "postgres":
         assert [tuple(row) for row in counts] == [
             (" ", 1),

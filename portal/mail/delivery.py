@@ -30,7 +30,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models import OutboxMessage, OutboxStatus
-from portal import clock
+from portal import clock, health, metrics
 from portal.mail.transports import Transport, transport_for
 from portal.settings import Settings
 
@@ -43,6 +43,9 @@ MAX_ATTEMPTS = 13
 BATCH_SIZE = 20
 # What handing back the leases may take when a round is cut short.
 HAND_BACK_SECONDS = 1.0
+# How often a worker's heartbeat is written to the database (for readiness
+# checks of other processes); its rounds run more often than this.
+HEARTBEAT_SECONDS = 10.0
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -235,6 +238,7 @@ async def _deliver(
     if message.discard_after is not None and message.discard_after <= clock.now():
         await _give_up(message, "expired before it could be sent", message.attempts)
         outcome.failed += 1
+        metrics.DELIVERIES.labels("failed").inc()
         return
     try:
         # The whole exchange is bounded, not only each command, so the lease
@@ -244,11 +248,14 @@ async def _deliver(
     except Exception as problem:  # every failure of a send is retried, whatever it is
         if await _settle_failed(message, problem):
             outcome.failed += 1
+            metrics.DELIVERIES.labels("failed").inc()
         else:
             outcome.retried += 1
+            metrics.DELIVERIES.labels("retried").inc()
     else:
         await _settle_sent(message)
         outcome.sent += 1
+        metrics.DELIVERIES.labels("sent").inc()
 
 
 async def drain(settings: Settings, transport: Transport | None = None) -> DeliveryRound:
@@ -279,6 +286,7 @@ class DeliveryWorker:
         self.last_beat = time.monotonic()
         self.failed_rounds = 0
         self._reported: str | None = None
+        self.last_written_beat: float | None = None
         # The longest a healthy loop goes without progress: a send, a few
         # statements and a few polls.
         self.stale_after = (
@@ -310,6 +318,7 @@ class DeliveryWorker:
                         progress=self.beat,
                     )
                 )
+                await self._write_beat()
             except Exception as problem:  # a broken round must not end the loop
                 self._round_failed(problem)
             else:
@@ -320,6 +329,12 @@ class DeliveryWorker:
                 await asyncio.wait_for(
                     self.stopping.wait(), timeout=self.settings.mail_poll_seconds
                 )
+
+    async def _write_beat(self) -> None:
+        now = time.monotonic()
+        if self.last_written_beat is None or now - self.last_written_beat >= HEARTBEAT_SECONDS:
+            await health.beat(self.worker_id)
+            self.last_written_beat = now
 
     async def stop(self, deadline: float) -> None:
         """Lets the message being sent finish, by `deadline` (monotonic) at the

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from tortoise.exceptions import IntegrityError
 
 from models import Account, AuditAction, Practice, Role
-from portal import clock
+from portal import clock, metrics
 from portal.db import AS_DATETIME, AS_UUID, Reader, Row, Sql, Write, reading, write_together
 from portal.services import audit, mfa, passwords, throttling
 from portal.services.emails import normalize_email, valid_email
@@ -20,6 +20,7 @@ from portal.services.errors import (
     InvalidCredentials,
     InvalidToken,
     NotFound,
+    RateLimited,
     ValidationFailed,
 )
 from portal.services.practices import find_practice, normalize_slug, valid_slug
@@ -129,7 +130,38 @@ class SecondStepNeeded:
     challenge: mfa.Challenge
 
 
+SIGN_IN_RESULTS: dict[type[Exception], str] = {
+    InvalidCredentials: "invalid",
+    InvalidCode: "invalid",
+    InvalidToken: "invalid",
+    RateLimited: "throttled",
+    AccountDisabled: "disabled",
+}
+
+
+def _count_sign_in(outcome: object) -> None:
+    if isinstance(outcome, SignedIn):
+        metrics.SIGN_INS.labels("ok").inc()
+    elif isinstance(outcome, SecondStepNeeded):
+        metrics.SIGN_INS.labels("mfa_required").inc()
+    elif type(outcome) in SIGN_IN_RESULTS:
+        metrics.SIGN_INS.labels(SIGN_IN_RESULTS[type(outcome)]).inc()  # type: ignore[index]
+
+
 async def login(
+    practice_slug: str, email: str, password: str, settings: Settings
+) -> SignedIn | SecondStepNeeded:
+    """`sign_in`, counted by its result in the metrics."""
+    try:
+        outcome = await sign_in(practice_slug, email, password, settings)
+    except Exception as refused:
+        _count_sign_in(refused)
+        raise
+    _count_sign_in(outcome)
+    return outcome
+
+
+async def sign_in(
     practice_slug: str, email: str, password: str, settings: Settings
 ) -> SignedIn | SecondStepNeeded:
     """Signs in; wrong practice, email or password all fail the same way, in the same time.
@@ -221,6 +253,17 @@ async def _signed_in(
 
 
 async def complete_mfa_login(challenge: str, code: str, settings: Settings) -> SignedIn:
+    """`finish_mfa_sign_in`, counted by its result in the metrics."""
+    try:
+        signed_in = await finish_mfa_sign_in(challenge, code, settings)
+    except Exception as refused:
+        _count_sign_in(refused)
+        raise
+    _count_sign_in(signed_in)
+    return signed_in
+
+
+async def finish_mfa_sign_in(challenge: str, code: str, settings: Settings) -> SignedIn:
     """The second step: a current authenticator code or an unused recovery
     code for a challenge `login` gave. Wrong codes count against the same
     lockout as wrong passwords; five kill the challenge."""

@@ -13,7 +13,7 @@ from models import Account, AuditAction, Role
 from portal import clock
 from portal.db import AS_DATETIME, AS_UUID, Reader, Row, Sql, Write, reading
 from portal.request_context import client_ip, current_request, user_agent
-from portal.services import cursors
+from portal.services import audit_chain, cursors
 from portal.services.access import Viewer
 from portal.services.errors import BadInput
 
@@ -73,25 +73,26 @@ def _event(
     role: Role | None,
     patient_id: uuid.UUID | None,
 ) -> Write:
-    return (
-        INSERT_EVENT,
-        (
-            uuid.uuid4(),
-            practice_id,
-            account_id,
-            role.value if role is not None else None,
-            action.value,
-            patient_id,
-            clock.now(),
-            client_ip(),
-            user_agent(),
-        ),
-    )
+    row = {
+        "id": uuid.uuid4(),
+        "practice_id": practice_id,
+        "account_id": account_id,
+        "role": role.value if role is not None else None,
+        "action": action.value,
+        "patient_id": patient_id,
+        "occurred_at": clock.now(),
+        "client_ip": client_ip(),
+        "user_agent": user_agent(),
+    }
+    # The row's MAC goes in with it: no read, no lock, no statement more. Its
+    # place in the practice's chain is sealed shortly after (audit_chain).
+    return (INSERT_EVENT, (*row.values(), audit_chain.row_mac(row)))
 
 
 INSERT_EVENT = Sql(
     "INSERT INTO audit_event (id, practice_id, account_id, role, action, patient_id,"
-    " occurred_at, client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    " occurred_at, client_ip, user_agent, row_mac)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 )
 
 

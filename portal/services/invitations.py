@@ -10,7 +10,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models import Account, AuditAction, Invitation, Patient, Practice, Role
-from portal import clock
+from portal import clock, metrics
 from portal.mail.outbox import enqueue
 from portal.services import audit, passwords
 from portal.services.access import Viewer, find_visible_patient
@@ -115,6 +115,7 @@ async def send_invitation(viewer: Viewer, patient_id: str, settings: Settings) -
             discard_after=invitation.expires_at,
         )
         await audit.record_for(viewer, AuditAction.INVITATION_SENT, patient.id)
+    metrics.INVITATIONS_SENT.labels("patient").inc()
     return SentInvitation(patient=patient, sent_to=patient.email, expires_at=invitation.expires_at)
 
 
@@ -185,8 +186,9 @@ async def create_account(
                 password_changed_at=now,
             )
             await audit.record_for_account(AuditAction.ACCOUNT_CREATED, account)
-            return account
     except IntegrityError:
         # The patient signed up meanwhile, or the address was taken: this
         # invitation can no longer be used either way.
         raise InvalidToken() from None
+    metrics.INVITATIONS_REDEEMED.inc()
+    return account

@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import threading
+import time
 import unicodedata
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
 from models import Patient, Practice
+from portal import metrics
 from portal.services.errors import PasswordMismatch, WeakPassword
 from portal.settings import Settings
 
@@ -99,6 +101,10 @@ async def _in_pool(work: Callable[[], T]) -> T:
     return await asyncio.get_running_loop().run_in_executor(_current().pool, work)
 
 
+HASH_SECONDS = metrics.PASSWORD_HASH_SECONDS.labels("hash")
+VERIFY_SECONDS = metrics.PASSWORD_HASH_SECONDS.labels("verify")
+
+
 def normalize(password: str) -> str:
     return unicodedata.normalize("NFKC", password)
 
@@ -106,7 +112,10 @@ def normalize(password: str) -> str:
 async def hash_password(password: str) -> str:
     hasher = _current().hasher
     normalized = normalize(password)
-    return await _in_pool(lambda: hasher.hash(normalized))
+    started = time.perf_counter()
+    hashed = await _in_pool(lambda: hasher.hash(normalized))
+    HASH_SECONDS.observe(time.perf_counter() - started)
+    return hashed
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
@@ -123,7 +132,10 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return await _in_pool(verify) and known
+    started = time.perf_counter()
+    matches = await _in_pool(verify)
+    VERIFY_SECONDS.observe(time.perf_counter() - started)
+    return matches and known
 
 
 def needs_rehash(password_hash: str) -> bool:

@@ -26,7 +26,7 @@ from models import (
     Session,
     VerificationCode,
 )
-from portal import clock
+from portal import clock, metrics
 from portal.db import reading
 from portal.mail.outbox import enqueue
 from portal.services import audit, passwords, throttling
@@ -126,6 +126,12 @@ async def _count_attempt(
 
 
 async def _issue_code(account: Account, settings: Settings) -> None:
+    if await _write_code(account, settings):
+        metrics.CODES.labels("sent").inc()
+
+
+async def _write_code(account: Account, settings: Settings) -> bool:
+    """Whether a code was written, with its email."""
     now = clock.now()
     async with in_transaction() as connection:
         # Serialises simultaneous requests for one account, so the hourly
@@ -136,7 +142,7 @@ async def _issue_code(account: Account, settings: Settings) -> None:
             account_id=account.id, created_at__gt=now - timedelta(hours=1)
         ).count()
         if recent >= settings.codes_per_hour:
-            return  # same answer, no mail: a flood of requests cannot flood an inbox
+            return False  # same answer, no mail: a flood of requests cannot flood an inbox
         await VerificationCode.filter(
             account_id=account.id, used_at__isnull=True, revoked_at__isnull=True
         ).update(revoked_at=now)
@@ -159,6 +165,7 @@ async def _issue_code(account: Account, settings: Settings) -> None:
             },
             discard_after=issued.expires_at,
         )
+    return True
 
 
 async def verify_reset_code(
@@ -179,10 +186,13 @@ async def verify_reset_code(
             raise InvalidCode()
         offered = _code_hash(settings, account.id, code.strip())
         try:
-            return await _redeem_code(account, offered, settings)
+            issued = await _redeem_code(account, offered, settings)
         except InvalidCode:
             await audit.record_for_account(AuditAction.CODE_FAILED, account)
+            metrics.CODES.labels("failed").inc()
             raise
+        metrics.CODES.labels("verified").inc()
+        return issued
 
 
 async def _redeem_code(account: Account, offered: str, settings: Settings) -> IssuedToken:

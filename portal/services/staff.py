@@ -10,7 +10,7 @@ from datetime import datetime
 from tortoise.transactions import in_transaction
 
 from models import Account, AuditAction, Invitation, Patient, Practice, Role
-from portal import clock
+from portal import clock, metrics
 from portal.db import AS_DATETIME, AS_UUID, Reader, Row, Sql, reading
 from portal.mail.outbox import enqueue
 from portal.services import audit, cursors
@@ -86,6 +86,7 @@ async def invite_staff(
             discard_after=invitation.expires_at,
         )
         await audit.record_for(viewer, AuditAction.STAFF_INVITED)
+    metrics.INVITATIONS_SENT.labels("staff").inc()
     return StaffInvitation(email=address, role=role, expires_at=invitation.expires_at)
 
 
