@@ -80,3 +80,10 @@ async def practices_by_id(ids: Sequence[uuid.UUID], reader: Reader | None = None
     argument: object = wanted if reader.dialect == "postgres" else json.dumps(wanted)
     found = {str(row["id"]): row for row in await reader.fetch(PRACTICES_BY_ID, argument)}
     return [found[i] for i in wanted]
+
+
+async def display_name(slug: str) -> str | None:
+    """The name a practice's pages show (anyone may read it: it is on every
+    page of the practice, signed in or not); None for an unknown slug."""
+    practice = await find_practice(slug)
+    return practice.name if practice is not None else None
