@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from portal import db, housekeeping
+from portal import db, housekeeping, webapp
 from portal.http import STATIC_DIRECTORY, Edge, error_body
 from portal.lifecycle import Shutdown, watch_stop_signals
 from portal.logs import configure_logging
@@ -116,6 +116,7 @@ def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/health", health, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
+            *webapp.routes(),
         ],
         middleware=[
             Middleware(Edge, settings=settings, shutdown=shutdown),  # type: ignore[arg-type]

@@ -122,8 +122,8 @@ def _ensure_demo(settings: Settings, args: argparse.Namespace) -> None:
         if await Practice.exists():
             print("Using the existing database (no demo account created).")
             if await Practice.exists(slug=DEMO_SLUG):
-                print(f"Staff sign-in: {sign_in} ({DEMO_ADMIN_EMAIL}, the password printed")
-                print("  when the demo was created; `portal create-user` makes another account)")
+                print(f"Staff sign-in: {sign_in} (as {DEMO_ADMIN_EMAIL}, with what was")
+                print("  printed when the demo was created; `portal create-user` adds staff)")
             return
         password = "-".join(secrets.token_hex(4) for _ in range(4))
         async with in_transaction():

@@ -322,12 +322,15 @@ def test_ensure_demo_creates_a_demo_admin_once_and_shows_the_password_once(
     assert (shown["email"], role) == (email, "ADMIN")
     assert len(shown["password"]) >= 12
     assert PasswordHasher().verify(password_hash, shown["password"])
+    # The web app's address for staff, where a newcomer signs in with them.
+    assert shown["Staff sign-in"] == "http://127.0.0.1:8000/demo/staff/sign-in"
     after_first = migrated.dump()
 
     second = migrated.run("ensure-demo")
 
     assert_ok(second)
     assert "password" not in second.stdout.lower()
+    assert "Staff sign-in: http://127.0.0.1:8000/demo/staff/sign-in" in second.stdout
     assert shown["password"] not in second.stdout + second.stderr
     assert migrated.dump() == after_first
 
