@@ -149,7 +149,8 @@ def test_create_practice_stores_the_practice(migrated: Cli) -> None:
 
 def test_create_practice_rejects_a_bad_or_taken_slug_writing_nothing(north: Cli) -> None:
     before = north.dump()
-    bad_slugs = ["Bad Slug", "-x", "UPPER", "x-", "a--b", "a" * 64]
+    # The last two are the service's own addresses (/web/…, /graphql).
+    bad_slugs = ["Bad Slug", "-x", "UPPER", "x-", "a--b", "a" * 64, "web", "graphql"]
 
     results = north.run_all(
         [(["create-practice", "--name", "Other", f"--slug={slug}"], {}) for slug in bad_slugs]
@@ -160,6 +161,7 @@ def test_create_practice_rejects_a_bad_or_taken_slug_writing_nothing(north: Cli)
     for result in results:
         assert_one_line_failure(result, "create-practice")
     assert "slug" in results[0].stderr
+    assert "the service's own addresses" in results[len(bad_slugs) - 1].stderr
     assert "already used" in results[len(bad_slugs)].stderr
     assert north.dump() == before
 

@@ -16,6 +16,8 @@ from portal.services.errors import ValidationFailed
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_SLUG_LENGTH = 63
 MAX_NAME_LENGTH = 200
+# The service's own first path segments: a practice's pages live at /{slug}/….
+RESERVED_SLUGS = frozenset({"graphql", "health", "static", "web"})
 
 
 class SlugTaken(ValidationFailed):
@@ -32,6 +34,11 @@ async def create_practice(name: str, slug: str) -> Practice:
         raise ValidationFailed(
             "The slug must be lowercase letters, digits and single hyphens "
             f"(at most {MAX_SLUG_LENGTH} characters), like 'north-clinic'.",
+            field="slug",
+        )
+    if slug in RESERVED_SLUGS:
+        raise ValidationFailed(
+            f"The slug {slug!r} is one of the service's own addresses; choose another.",
             field="slug",
         )
     if await Practice.exists(slug=slug):

@@ -7,7 +7,9 @@ Fixtures for a new browser test:
 - `site`: a real `portal serve` on SQLite of its own, its mail worker sending
   to the test SMTP server (aiosmtpd), PORTAL_BASE_URL left to its default
   (the service's own address, so emailed links open its pages); practice
-  `north` (North Practice) with ADMIN `admin@north.example` / PASSWORD.
+  `north` (North Practice) with ADMIN `admin@north.example` and CLINICIAN
+  `clinician@north.example`, both with PASSWORD; `api(site, query, …)` calls
+  its /graphql as another client would, to set the scene quickly.
 - `browser`: Chromium; `new_page(browser, width=…)` opens a page that fails
   the test on any console error (a refused script or style included).
 - `mailbox` (tests/conftest.py) with `latest_mail(mailbox, to)` and
@@ -26,6 +28,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright
@@ -48,6 +51,7 @@ CHROMIUM_ARGS = [
 ]
 PASSWORD = "copper-lantern-meadow-2047"
 ADMIN_EMAIL = "admin@north.example"
+CLINICIAN_EMAIL = "clinician@north.example"
 # How long a page or a mail may take on a busy 2-core machine: a bound, not a timing.
 WAIT_MS = 20_000
 
@@ -112,12 +116,39 @@ def site(tmp_path: Path, smtp_server: SmtpServer, mailbox: Mailbox) -> Iterator[
     )
     # Unset: `portal serve` makes the emailed links point at itself.
     del cluster.env["PORTAL_BASE_URL"]
-    cluster.set_up("north", {ADMIN_EMAIL: "ADMIN"}, PASSWORD)
+    cluster.set_up("north", {ADMIN_EMAIL: "ADMIN", CLINICIAN_EMAIL: "CLINICIAN"}, PASSWORD)
     _, url = cluster.serve()
     try:
         yield Site(url, "north", ADMIN_EMAIL, PASSWORD, cluster)
     finally:
         cluster.stop_all()
+
+
+SIGN_IN = """
+mutation ($practice: String!, $email: String!, $password: String!) {
+  login(practice: $practice, email: $email, password: $password) {
+    ... on LoginSuccess { token }
+  }
+}
+"""
+
+
+async def api(site: Site, query: str, token: str | None = None, **variables: Any) -> Any:
+    """The data of a request to the site's /graphql (Bearer token, no cookie)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=site.url, timeout=30) as http:
+        response = await http.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+async def bearer_token(site: Site, email: str) -> str:
+    data = await api(site, SIGN_IN, practice=site.practice, email=email, password=site.password)
+    token: str = data["login"]["token"]
+    return token
 
 
 async def new_page(browser: Browser, width: int = 1280, height: int = 900) -> Page:
