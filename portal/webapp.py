@@ -31,9 +31,9 @@ PAGES: dict[str, str] = {
     "/{practice}/staff/patients": "staff-patients",
     "/{practice}/staff/patients/{patient}": "staff-patient",
 }
-# Addresses people type: the practice's own address, and its staff's.
+# An address people type. (Not `/{practice}` alone: any unknown path of
+# one segment would then answer with a redirect instead of 404.)
 REDIRECTS: dict[str, str] = {
-    "/{practice}": "/{practice}/sign-in",
     "/{practice}/staff": "/{practice}/staff/patients",
 }
 

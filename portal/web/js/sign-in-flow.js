@@ -7,6 +7,11 @@ import { homeFor, practiceSlug, safeNext, startPage } from "./layout.js";
 export async function signInPage({ title }) {
   const page = await startPage({ title });
   if (!page) return;
+  if (page.me) {
+    // Signed in already (a bookmark, the back button): straight on.
+    window.location.replace(homeFor(page.me.role));
+    return;
+  }
   const credentials = document.getElementById("sign-in");
   const secondStep = document.getElementById("second-step");
   let challenge = null;

@@ -1,6 +1,6 @@
 // The invitation link: what it is for, then a password twice and Create Account.
 import { outcome, request } from "../api.js";
-import { formatDateTime, onSubmit, passwordFeedback, showFailure } from "../forms.js";
+import { announce, formatDateTime, onSubmit, passwordFeedback, showFailure } from "../forms.js";
 import { startPage } from "../layout.js";
 
 const show = (id) => {
@@ -12,8 +12,18 @@ const show = (id) => {
 const page = await startPage({ title: "Create your account" });
 if (page) {
   const token = new URLSearchParams(window.location.search).get("token") || "";
-  const { invitation } = token ? await request("Invitation", { token }) : { invitation: null };
-  if (!invitation || !invitation.usable) {
+  let invitation = null;
+  let answered = true;
+  try {
+    ({ invitation } = token ? await request("Invitation", { token }) : { invitation: null });
+  } catch (problem) {
+    answered = false;
+    document.getElementById("checking").hidden = true;
+    announce(problem.message);
+  }
+  if (!answered) {
+    // Said in the live region; reloading the page tries again.
+  } else if (!invitation || !invitation.usable) {
     if (!invitation) {
       document.getElementById("unusable-reason").textContent =
         "This link is not complete or not one we sent. Please open it again from the email.";
