@@ -85,3 +85,38 @@ async def test_an_enrolled_admin_signs_in_with_a_code_from_the_authenticator(
     await page.get_by_role("button", name="Continue").click()
     await expect(page).to_have_url(site.page_url("staff/patients"))
     assert console_problems(page) == []
+
+
+async def test_staff_search_and_page_through_the_patients(browser: Browser, site: Site) -> None:
+    admin = await bearer_token(site, site.admin_email)
+    for number in range(26):
+        await api(
+            site,
+            CREATE_PATIENT,
+            admin,
+            input={"firstName": f"Person{number:02d}", "lastName": "Example"},
+        )
+    await api(site, CREATE_PATIENT, admin, input={"firstName": "Zed", "lastName": "Quill"})
+
+    page = await new_page(browser, width=360)
+    await page.goto(site.page_url("staff/sign-in"))
+    await page.get_by_label("Email address").fill(CLINICIAN_EMAIL)
+    await page.get_by_label("Password").fill(site.password)
+    await page.get_by_role("button", name="Sign in").click()
+    summary = page.get_by_role("status")
+    await expect(summary).to_have_text("Showing 1–25 of 27 patients")
+    await expect(page.locator("#rows tr")).to_have_count(25)
+
+    await page.get_by_role("button", name="Next").click()
+    await expect(summary).to_have_text("Showing 26–27 of 27 patients")
+    await expect(page.get_by_role("link", name="Quill, Zed")).to_be_visible()
+    await expect(page.get_by_role("button", name="Next")).to_be_disabled()
+    await page.get_by_role("button", name="Previous").click()
+    await expect(summary).to_have_text("Showing 1–25 of 27 patients")
+
+    await page.get_by_label("Search patients").fill("quil")
+    await expect(summary).to_have_text("Showing 1–1 of 1 patient")
+    await page.get_by_label("Search patients").fill("nobody-like-this")
+    await page.get_by_label("Search patients").press("Enter")
+    await expect(summary).to_have_text("No patient matches that search.")
+    assert console_problems(page) == []

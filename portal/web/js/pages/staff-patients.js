@@ -57,9 +57,19 @@ if (page) {
     return tr;
   };
 
-  onSubmit(document.getElementById("search"), async ({ search }) => {
-    state = { search: search.trim(), after: null, earlier: [], endCursor: null };
+  const search = async (text) => {
+    state = { search: text.trim(), after: null, earlier: [], endCursor: null };
     await load();
+  };
+  onSubmit(document.getElementById("search"), async (values) => search(values.search));
+  // As they type, once they pause: one request per pause, not per key.
+  const searchText = document.getElementById("search-text");
+  let pause = null;
+  searchText.addEventListener("input", () => {
+    window.clearTimeout(pause);
+    pause = window.setTimeout(() => {
+      if (searchText.value.trim() !== state.search) search(searchText.value);
+    }, 300);
   });
   next.addEventListener("click", async () => {
     state.earlier.push(state.after);
