@@ -11,7 +11,9 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import (
     Site,
+    api,
     assert_accessible,
+    bearer_token,
     console_problems,
     latest_mail,
     link_in,
@@ -144,3 +146,21 @@ async def test_an_unknown_practice_or_link_says_so(browser: Browser, site: Site)
         page.get_by_role("heading", name="This link can no longer be used")
     ).to_be_visible()
     await assert_accessible(page)
+
+
+async def test_a_session_ended_elsewhere_sends_the_next_click_to_sign_in(
+    browser: Browser, site: Site
+) -> None:
+    page = await new_page(browser)
+    await admin_signs_in(page, site)
+    await expect(page.get_by_role("status")).to_have_text("No patients yet.")
+
+    # The same ADMIN, elsewhere, signs out every other device.
+    other_device = await bearer_token(site, site.admin_email)
+    assert (await api(site, "mutation { endOtherSessions }", other_device)) == {
+        "endOtherSessions": 1
+    }
+
+    await page.get_by_label("Search patients").fill("anyone")
+    await page.get_by_label("Search patients").press("Enter")
+    await expect(page).to_have_url(re.compile(r"/north/staff/sign-in\?next="))

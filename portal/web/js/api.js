@@ -18,6 +18,15 @@ const MESSAGES = {
   NETWORK: "The service cannot be reached. Check your connection and try again.",
 };
 
+// What a page does when the session turns out to be over (idled out, ended
+// elsewhere, access revoked): layout.js sends signed-in pages to sign-in.
+let signedOutHandler = null;
+
+/** Registers what to do when a request answers UNAUTHENTICATED. */
+export function whenSignedOut(handler) {
+  signedOutHandler = handler;
+}
+
 /** A request that failed as a whole (a top-level error, or no answer at all). */
 export class ApiError extends Error {
   constructor(code, message) {
@@ -59,6 +68,7 @@ export async function request(name, variables = {}, { allow = [] } = {}) {
   const errors = (body.errors || []).filter((e) => !allow.includes(e.extensions?.code));
   if (errors.length > 0) {
     const code = errors[0].extensions?.code || "INTERNAL_SERVER_ERROR";
+    if (code === "UNAUTHENTICATED" && signedOutHandler) signedOutHandler();
     throw new ApiError(code, messageFor(code));
   }
   return body.data;

@@ -1,7 +1,7 @@
 // What every page shares: the practice from the address, the header with the
 // practice's name and (when signed in) who and Sign out, the title, and the
 // guard that sends signed-out visitors of staff pages to sign-in.
-import { ApiError, request } from "./api.js";
+import { ApiError, request, whenSignedOut } from "./api.js";
 import { announce } from "./forms.js";
 
 /** The practice's slug: the first segment of the address. */
@@ -47,14 +47,25 @@ export async function startPage({ title, audience = "anyone" }) {
     return null;
   }
   document.title = `${title} · ${practiceName}`;
+  const toSignIn = () => {
+    if (audience === "staff") {
+      const next = window.location.pathname + window.location.search;
+      window.location.replace(`${pageUrl("staff/sign-in")}?next=${encodeURIComponent(next)}`);
+    } else {
+      window.location.replace(pageUrl("sign-in"));
+    }
+  };
   if (audience === "staff" && !(signedIn && STAFF.includes(signedIn.role))) {
-    const next = window.location.pathname + window.location.search;
-    window.location.replace(`${pageUrl("staff/sign-in")}?next=${encodeURIComponent(next)}`);
+    toSignIn();
     return null;
   }
   if (audience === "patient" && !signedIn) {
-    window.location.replace(pageUrl("sign-in"));
+    toSignIn();
     return null;
+  }
+  if (audience !== "anyone") {
+    // A session that ends while the page is open: the next request goes to sign-in.
+    whenSignedOut(toSignIn);
   }
   return { practiceName, me: signedIn };
 }
