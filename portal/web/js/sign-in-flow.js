@@ -17,7 +17,9 @@ export async function signInPage({ title }) {
   let challenge = null;
 
   const signedIn = (account) => {
-    window.location.assign(safeNext() && account.role !== "PATIENT" ? safeNext() : homeFor(account.role));
+    // Back to the staff page asked for, else the account's home.
+    const next = account.role === "PATIENT" ? null : safeNext();
+    window.location.assign(next || homeFor(account.role));
   };
 
   onSubmit(credentials, async ({ email, password }) => {
