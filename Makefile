@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 INSTALLED_TEST := $(VENV)/.installed-test
 
-.PHONY: serve test lint typecheck schema migrations clean bench
+.PHONY: serve test lint typecheck schema web-documents screenshots migrations clean bench
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -47,6 +47,17 @@ typecheck: $(INSTALLED_TEST)
 schema: $(INSTALLED)
 	$(BIN)/python -c 'from graph.schema import schema; print(schema.as_str())' > schema.graphql
 	$(BIN)/python -m graph.clients > clients/possible-types.json
+
+# Rewrites the web app's trusted-documents manifest and its documentIds
+# (portal/web/trusted-documents.json, portal/web/js/documents.js) from
+# portal/web/documents/*.graphql; a test fails while either is stale.
+web-documents: $(INSTALLED)
+	$(BIN)/python -m graph.web_documents
+
+# Rewrites docs/screenshots/*.png, the web app's main pages at desktop and
+# 360 px wide (needs Chromium, as the browser tests do).
+screenshots: $(INSTALLED_TEST)
+	$(BIN)/python -m tests.browser.screenshots
 
 # After changing models/: writes the next migration into models/migrations/.
 migrations: $(INSTALLED)

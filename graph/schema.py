@@ -47,6 +47,7 @@ from graph.portal.mutations.restore_portal_access import restore_portal_access
 from graph.portal.mutations.revoke_portal_access import revoke_portal_access
 from graph.portal.mutations.send_invitation import send_invitation
 from graph.portal.queries import fetch_invitation, invitation
+from graph.practices.queries import fetch_practice_name, practice_name
 from graph.second_factor import RequireSecondFactor
 from graph.staff.mutations.disable_account import disable_account
 from graph.staff.mutations.enable_account import enable_account
@@ -105,6 +106,12 @@ class Query:
         resolver=invitation,
         metadata=compiled(Root(fetch_invitation)),
         description="Anyone. What a sign-up link is for; null when the token is unknown.",
+    )
+    practice_name = strawberry.field(
+        resolver=practice_name,
+        metadata=compiled(Root(fetch_practice_name)),
+        description="Anyone. The display name of the practice with this slug (shown on its "
+        "portal pages, signed in or not); null when no practice has it.",
     )
 
 

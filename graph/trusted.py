@@ -66,6 +66,13 @@ def load(path: Path | None, enforced: bool) -> TrustedDocuments:
     return TrustedDocuments(by_id, enforced=enforced)
 
 
+def with_web_app(operators: TrustedDocuments, web_manifest: Path) -> TrustedDocuments:
+    """The operator's documents and the web app's own (always trusted, so its
+    pages work with no setting, and in production beside any manifest)."""
+    web = load(web_manifest, enforced=False)
+    return TrustedDocuments({**web.by_id, **operators.by_id}, enforced=operators.enforced)
+
+
 def manifest(documents: list[str]) -> dict[str, str]:
     """The manifest of these documents (`portal trusted-documents`)."""
     return {document_id(text): text for text in documents}

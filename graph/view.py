@@ -20,7 +20,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
-from graph import second_factor, trusted
+from graph import second_factor, trusted, web_documents, web_session
 from graph.context import Context
 from graph.execution.planner import OperationPlan, Planner
 from graph.execution.runner import MutationFailed, run, run_mutation
@@ -30,14 +30,9 @@ from graph.schema import MaskUnexpectedErrors, PortalSchema, build_schema, is_ex
 from portal import metrics
 from portal.db import reading
 from portal.http import RETRY_AFTER_SECONDS, STATIC_DIRECTORY, error_body, send_json
-from portal.request_context import current_request
+from portal.request_context import WebSession, current_request
 from portal.services.sessions import viewer_for_token
 from portal.settings import Settings, SettingsError
-
-
-def bearer_token(request: Request | WebSocket) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 class PortalGraphQL(GraphQL[Context, None]):
@@ -74,7 +69,7 @@ class PortalGraphQL(GraphQL[Context, None]):
         if "viewer" in state:
             viewer = state["viewer"]  # looked up already by the compiled path
         else:
-            viewer = await viewer_for_token(bearer_token(request), self.settings)
+            viewer = await viewer_for_token(web_session.session_token(request.scope), self.settings)
         return Context(request=request, response=response, settings=self.settings, viewer=viewer)
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
@@ -168,25 +163,41 @@ class GraphQLEndpoint:
         self.settings = settings
         self.standard = PortalGraphQL(settings)
         self.planner = Planner(self.standard.schema._schema, settings)  # type: ignore[attr-defined]
-        self.trusted = trusted.load(settings.trusted_documents, enforced=settings.is_production)
+        self.trusted = trusted.with_web_app(
+            trusted.load(settings.trusted_documents, enforced=settings.is_production),
+            web_documents.MANIFEST,
+        )
         for key, document in self.trusted.by_id.items():
             if not self.planner.pin(key, document):
                 raise SettingsError(
                     f"PORTAL_TRUSTED_DOCUMENTS: {key} is not valid against this schema"
                 )
-            # Their operation names are the metrics' labels; no other name is.
+            # Their operation names are the metrics' labels; with the
+            # operator's manifest, no other name is.
             metrics.trust_operation_names(
                 {
                     definition.name.value
                     for definition in parse(document).definitions
                     if isinstance(definition, OperationDefinitionNode) and definition.name
-                }
+                },
+                only=settings.trusted_documents is not None,
             )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.standard(scope, receive, send)
             return
+        try:
+            session = web_session.web_session(scope, self.settings)
+        except web_session.CrossOrigin:
+            await _refuse(send, web_session.REFUSAL, "FORBIDDEN", status=403)
+            return
+        scope.setdefault("state", {})["web_session"] = session
+        if session is not None:
+            send = _setting_cookie(send, session)
+            info = current_request.get()
+            if info is not None:
+                info.web = session
         body = await _body(receive)
         payload = _json_object(body)
         if payload is not None and "documentId" in payload:
@@ -250,7 +261,7 @@ class GraphQLEndpoint:
         if plan.mutation is not None:
             return await self.mutate(scope, plan, coerced, prepared.document, name)
         async with reading() as reader:
-            viewer = await viewer_for_token(bearer_token_of(scope), self.settings, reader)
+            viewer = await viewer_for_token(web_session.session_token(scope), self.settings, reader)
             scope.setdefault("state", {})["viewer"] = viewer
             if second_factor.refused(viewer, prepared.document, name):
                 return None  # the standard executor words the refusal
@@ -270,7 +281,7 @@ class GraphQLEndpoint:
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
         """A planned mutation. No connection is held while it runs: its
         services take their own (a sign-in must not hold one through its hash)."""
-        token = bearer_token_of(scope)
+        token = web_session.session_token(scope)
         viewer = None
         if token:
             async with reading() as reader:
@@ -326,13 +337,27 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
-async def _refuse(send: Send, message: str, code: str) -> None:
+async def _refuse(send: Send, message: str, code: str, status: int = 400) -> None:
     """A request error: nothing ran."""
     info = current_request.get()
     if info is not None:
         info.outcome = "errors"
         info.error_codes = [code]
-    await send_json(send, 400, orjson.dumps(error_body(message, code)))
+    await send_json(send, status, orjson.dumps(error_body(message, code)))
+
+
+def _setting_cookie(send: Send, session: WebSession) -> Send:
+    """The response, with the Set-Cookie a sign-in or sign-out asked for
+    (whichever executor ran it)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start" and session.set_cookie is not None:
+            headers = list(message.get("headers", []))
+            headers.append((b"set-cookie", session.set_cookie.encode("latin-1")))
+            message["headers"] = headers
+        await send(message)
+
+    return sending
 
 
 async def _body(receive: Receive) -> bytes:
@@ -358,11 +383,3 @@ def _replay(body: bytes) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return receive
-
-
-def bearer_token_of(scope: Scope) -> str:
-    for key, value in scope.get("headers", []):
-        if key == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if scheme.lower() == "bearer" else ""
-    return ""

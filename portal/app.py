@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from portal import db, gauges, housekeeping, metrics
+from portal import db, gauges, housekeeping, metrics, webapp
 from portal.health import Readiness
 from portal.http import STATIC_DIRECTORY, Edge, error_body
 from portal.lifecycle import Shutdown, watch_stop_signals
@@ -158,6 +158,7 @@ def create_app(settings: Settings, watch_signals: bool = False) -> Starlette:
             Route("/health/live", live, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
+            *webapp.routes(),
         ],
         middleware=[
             Middleware(Edge, settings=settings, shutdown=shutdown),  # type: ignore[arg-type]

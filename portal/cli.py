@@ -127,8 +127,12 @@ def _ensure_demo(settings: Settings, args: argparse.Namespace) -> None:
     the admin's password once; otherwise does nothing and prints nothing secret."""
 
     async def work() -> None:
+        sign_in = f"{settings.base_url}/{DEMO_SLUG}/staff/sign-in"
         if await Practice.exists():
             print("Using the existing database (no demo account created).")
+            if await Practice.exists(slug=DEMO_SLUG):
+                print(f"Staff sign-in: {sign_in} (as {DEMO_ADMIN_EMAIL}, with what was")
+                print("  printed when the demo was created; `portal create-user` adds staff)")
             return
         password = "-".join(secrets.token_hex(4) for _ in range(4))
         async with in_transaction():
@@ -138,6 +142,7 @@ def _ensure_demo(settings: Settings, args: argparse.Namespace) -> None:
         print(f"  practice: {DEMO_SLUG}")
         print(f"  email:    {DEMO_ADMIN_EMAIL}")
         print(f"  password: {password}")
+        print(f"Staff sign-in: {sign_in}")
 
     _run(settings, work)
 
@@ -247,6 +252,13 @@ def _mail(settings: Settings, args: argparse.Namespace) -> None:
         print()
 
 
+def _reachable(host: str) -> str:
+    """An address a browser on this machine can open for a bind address."""
+    if host in ("0.0.0.0", "", "::"):  # noqa: S104 - not a bind address
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -257,8 +269,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         # stops the start here, in one line, not in each worker.
         GraphQLEndpoint(settings)
 
+    own_address = f"http://{_reachable(args.host)}:{args.port}"
+    if not os.environ.get("PORTAL_BASE_URL"):
+        # The links in emails open this service's own pages (read by the
+        # workers uvicorn starts, which build their settings from the environment).
+        os.environ["PORTAL_BASE_URL"] = own_address
     if not settings.is_production:
-        print(f"GraphiQL: http://{args.host}:{args.port}/graphql")
+        print(f"GraphiQL: {own_address}/graphql")
+    print(f"Web app: {os.environ['PORTAL_BASE_URL']}/<practice>/staff/sign-in for staff")
     if settings.mail_worker:
         print(f"Mail: delivered {_mail_destination(settings)}")
     else:

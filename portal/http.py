@@ -89,11 +89,23 @@ def _header(scope: Scope, name: bytes) -> str:
 STATIC_DIRECTORY = Path(__file__).parent / "static"
 
 
+# The web app's pages (portal/web/): their scripts, styles and images come
+# from the service alone, nothing inline, and they talk to /graphql only.
+WEB_APP_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+# Paths of the API and GraphiQL; every other path is the web app's.
+API_PATHS = ("/graphql", "/health", "/static/")
+
+
 @lru_cache(maxsize=8)
 def _security_headers(
-    settings: Settings, html: bool, static: bool = False
+    settings: Settings, html: bool, static: bool = False, web_app: bool = False
 ) -> tuple[tuple[bytes, bytes], ...]:
-    if html and not settings.is_production:
+    if web_app:
+        csp = WEB_APP_POLICY
+    elif html and not settings.is_production:
         # GraphiQL: its scripts and styles come from the service itself
         # (portal/static/graphiql). Its editor sets styles inline.
         csp = (
@@ -173,7 +185,9 @@ class Edge:
         status = 500
         response_started = False
         html = "text/html" in _header(scope, b"accept")
-        static = scope["path"].startswith("/static/")
+        path = scope["path"]
+        web_app = not path.startswith(API_PATHS)
+        static = path.startswith(("/static/", "/web/"))
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status, response_started
@@ -181,7 +195,7 @@ class Edge:
                 status = message["status"]
                 response_started = True
                 headers = list(message.get("headers", []))
-                headers += _security_headers(self.settings, html, static)
+                headers += _security_headers(self.settings, html, static, web_app)
                 headers.append((b"x-request-id", info.request_id.encode()))
                 message["headers"] = headers
             await send(message)

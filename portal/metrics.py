@@ -185,14 +185,20 @@ OTHER = "other"
 ANONYMOUS = "anonymous"
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 _trusted_names: set[str] = set()
+# With the operator's manifest, nothing else runs in production: its names
+# (and the web app's) are the only labels.
+_only_trusted = False
 _admitted: set[str] = set()
 # (operation, outcome) -> (counter child, histogram child): no labels() lookup per request.
 _children: dict[tuple[str, str], tuple[object, object]] = {}
 
 
-def trust_operation_names(names: set[str]) -> None:
-    """The operation names of the trusted documents: always their own label."""
+def trust_operation_names(names: set[str], only: bool = False) -> None:
+    """The operation names of trusted documents: always their own label;
+    `only`: no other name is one."""
+    global _only_trusted
     _trusted_names.update(name for name in names if _NAME.fullmatch(name))
+    _only_trusted = _only_trusted or only
 
 
 def operation_label(name: str | None) -> str:
@@ -200,7 +206,7 @@ def operation_label(name: str | None) -> str:
         return ANONYMOUS
     if name in _trusted_names or name in _admitted:
         return name
-    if len(_admitted) < MAX_OPERATION_NAMES and not _trusted_names and _NAME.fullmatch(name):
+    if len(_admitted) < MAX_OPERATION_NAMES and not _only_trusted and _NAME.fullmatch(name):
         _admitted.add(name)
         return name
     return OTHER

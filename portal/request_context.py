@@ -9,6 +9,16 @@ from dataclasses import dataclass, field
 
 
 @dataclass
+class WebSession:
+    """A request from the service's own web app (`graph/web_session.py`): its
+    session travels in an HttpOnly cookie, which the response may set or clear."""
+
+    secure: bool
+    # The Set-Cookie value the response carries, if any.
+    set_cookie: str | None = None
+
+
+@dataclass
 class RequestInfo:
     request_id: str
     client_ip: str
@@ -25,6 +35,8 @@ class RequestInfo:
     # the write of each, which every later refusal waits for: the response
     # never leaves before its audit row is stored.
     audited_once: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+    # Set for the web app's requests only, once their CSRF checks passed.
+    web: WebSession | None = None
 
 
 current_request: ContextVar[RequestInfo | None] = ContextVar("current_request", default=None)

@@ -33,7 +33,9 @@ class SettingsError(ValueError):
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     secret_key: str = field(default="", repr=False)
-    base_url: str = "http://127.0.0.1:5173"
+    # The service's own default address (`portal serve` sets its actual one),
+    # where it serves the web app its emails link to.
+    base_url: str = "http://127.0.0.1:8000"
     env: str = "development"
     session_idle_minutes: int = 30
     session_max_hours: int = 12

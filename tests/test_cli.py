@@ -149,7 +149,8 @@ def test_create_practice_stores_the_practice(migrated: Cli) -> None:
 
 def test_create_practice_rejects_a_bad_or_taken_slug_writing_nothing(north: Cli) -> None:
     before = north.dump()
-    bad_slugs = ["Bad Slug", "-x", "UPPER", "x-", "a--b", "a" * 64]
+    # The last two are the service's own addresses (/web/…, /graphql).
+    bad_slugs = ["Bad Slug", "-x", "UPPER", "x-", "a--b", "a" * 64, "web", "graphql"]
 
     results = north.run_all(
         [(["create-practice", "--name", "Other", f"--slug={slug}"], {}) for slug in bad_slugs]
@@ -160,6 +161,7 @@ def test_create_practice_rejects_a_bad_or_taken_slug_writing_nothing(north: Cli)
     for result in results:
         assert_one_line_failure(result, "create-practice")
     assert "slug" in results[0].stderr
+    assert "the service's own addresses" in results[len(bad_slugs) - 1].stderr
     assert "already used" in results[len(bad_slugs)].stderr
     assert north.dump() == before
 
@@ -322,12 +324,15 @@ def test_ensure_demo_creates_a_demo_admin_once_and_shows_the_password_once(
     assert (shown["email"], role) == (email, "ADMIN")
     assert len(shown["password"]) >= 12
     assert PasswordHasher().verify(password_hash, shown["password"])
+    # The web app's address for staff, where a newcomer signs in with them.
+    assert shown["Staff sign-in"] == "http://127.0.0.1:8000/demo/staff/sign-in"
     after_first = migrated.dump()
 
     second = migrated.run("ensure-demo")
 
     assert_ok(second)
     assert "password" not in second.stdout.lower()
+    assert "Staff sign-in: http://127.0.0.1:8000/demo/staff/sign-in" in second.stdout
     assert shown["password"] not in second.stdout + second.stderr
     assert migrated.dump() == after_first
 

@@ -46,6 +46,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from starlette.applications import Starlette
 
+from graph import web_documents
+from graph.trusted import document_id
 from models import AuditEvent, OutboxMessage, Patient, Practice, Role
 from portal.app import create_app
 from portal.services import accounts
@@ -500,3 +502,35 @@ async def test_a_sign_in_selecting_what_the_database_holds_runs_on_the_standard_
     assert executors.seen[-1] == "standard"
     assert (status, errors) == (200, [])
     assert data["login"]["account"]["practice"]["name"]
+
+
+WEB_HEADERS = {"X-Portal-Client": "web", "Origin": "https://portal.test"}
+
+
+async def test_a_web_sign_in_gets_the_same_answer_and_cookie_from_both_executors(
+    http: httpx.AsyncClient, standard_http: httpx.AsyncClient, world: World, executors: Executors
+) -> None:
+    web_sign_in = web_documents.documents()["SignIn"]
+    for practice, email, password in ATTEMPTS:
+        body = {
+            "documentId": document_id(web_sign_in),
+            "variables": {"practice": practice, "email": email, "password": password},
+        }
+        compiled = await http.post("/graphql", json=body, headers=WEB_HEADERS)
+        assert executors.seen[-1] == "compiled", email
+        standard = await standard_http.post("/graphql", json=body, headers=WEB_HEADERS)
+
+        assert compiled.status_code == standard.status_code
+        assert compiled.json() == standard.json(), email
+        cookies = [
+            [
+                part
+                for part in response.headers.get("set-cookie", "").split("; ")
+                if not part.startswith("portal_session=")
+            ]
+            for response in (compiled, standard)
+        ]
+        assert cookies[0] == cookies[1], email
+        signed_in = compiled.json()["data"]["login"]["__typename"] == "LoginSuccess"
+        assert ("set-cookie" in compiled.headers) == signed_in
+        assert ("set-cookie" in standard.headers) == signed_in

@@ -262,7 +262,7 @@ PRODUCTION = {
 
 async def test_in_development_the_front_end_the_emails_link_to_may_call_by_default() -> None:
     settings = Settings.from_env(DEVELOPMENT)
-    front_end = settings.base_url  # http://127.0.0.1:5173 unless set
+    front_end = settings.base_url  # http://127.0.0.1:8000 unless set
 
     async with client_for(create_app(settings)) as http:
         allowed = await preflight_from(http, front_end)

@@ -170,6 +170,7 @@ async def test_the_public_port_serves_no_metrics(http: httpx.AsyncClient) -> Non
 @pytest.fixture
 def fresh_labels(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(metrics, "_trusted_names", set())
+    monkeypatch.setattr(metrics, "_only_trusted", False)
     monkeypatch.setattr(metrics, "_admitted", set())
     monkeypatch.setattr(metrics, "MAX_OPERATION_NAMES", 3)
 
@@ -183,8 +184,20 @@ def test_client_chosen_operation_names_are_capped(fresh_labels: None) -> None:
     assert metrics.operation_label("not a name; DROP") == "other"
 
 
+def test_the_web_apps_names_are_labels_beside_the_first_others(fresh_labels: None) -> None:
+    metrics.trust_operation_names({"SignIn"})
+
+    assert [metrics.operation_label(n) for n in ("SignIn", "Op0", "Op1", "Op2", "Op3")] == [
+        "SignIn",
+        "Op0",
+        "Op1",
+        "Op2",
+        "other",
+    ]
+
+
 def test_with_trusted_documents_only_their_names_are_labels(fresh_labels: None) -> None:
-    metrics.trust_operation_names({"Login", "Patients"})
+    metrics.trust_operation_names({"Login", "Patients"}, only=True)
 
     assert [metrics.operation_label(n) for n in ("Login", "Patients", "Mine")] == [
         "Login",

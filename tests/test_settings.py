@@ -24,12 +24,12 @@ def test_defaults() -> None:
     settings = Settings.from_env({"PORTAL_SECRET_KEY": DEV_KEY})
 
     # The front end the emails link to may call the API from a browser.
-    assert settings.cors_origins == ("http://127.0.0.1:5173",)
+    assert settings.cors_origins == ("http://127.0.0.1:8000",)
     assert settings == Settings(secret_key=DEV_KEY, cors_origins=settings.cors_origins)
     assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite://var/portal.sqlite3"
     assert settings.env == "development"
     assert not settings.is_production
-    assert settings.base_url == "http://127.0.0.1:5173"
+    assert settings.base_url == "http://127.0.0.1:8000"
     assert (settings.session_idle_minutes, settings.session_max_hours) == (30, 12)
     assert (settings.argon2_memory_kib, settings.argon2_time_cost) == (19 * 1024, 2)
     assert (settings.argon2_parallelism, settings.password_hash_threads) == (1, 0)

@@ -16,6 +16,8 @@ from portal.services.errors import ValidationFailed
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_SLUG_LENGTH = 63
 MAX_NAME_LENGTH = 200
+# The service's own first path segments: a practice's pages live at /{slug}/….
+RESERVED_SLUGS = frozenset({"graphql", "health", "static", "web"})
 
 
 class SlugTaken(ValidationFailed):
@@ -32,6 +34,11 @@ async def create_practice(name: str, slug: str) -> Practice:
         raise ValidationFailed(
             "The slug must be lowercase letters, digits and single hyphens "
             f"(at most {MAX_SLUG_LENGTH} characters), like 'north-clinic'.",
+            field="slug",
+        )
+    if slug in RESERVED_SLUGS:
+        raise ValidationFailed(
+            f"The slug {slug!r} is one of the service's own addresses; choose another.",
             field="slug",
         )
     if await Practice.exists(slug=slug):
@@ -80,3 +87,10 @@ async def practices_by_id(ids: Sequence[uuid.UUID], reader: Reader | None = None
     argument: object = wanted if reader.dialect == "postgres" else json.dumps(wanted)
     found = {str(row["id"]): row for row in await reader.fetch(PRACTICES_BY_ID, argument)}
     return [found[i] for i in wanted]
+
+
+async def display_name(slug: str) -> str | None:
+    """The name a practice's pages show (anyone may read it: it is on every
+    page of the practice, signed in or not); None for an unknown slug."""
+    practice = await find_practice(slug)
+    return practice.name if practice is not None else None

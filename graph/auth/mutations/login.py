@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from graph import web_session
 from graph.auth.types import AccountType, LoginSuccess
 from graph.context import Info
 from graph.errors import (
@@ -57,7 +58,8 @@ def _result(
         )
         return needed, None
     success = LoginSuccess(
-        token=outcome.session.token,
+        # "" for the web app, whose cookie holds the token instead.
+        token=web_session.hand_over(outcome.session.token),
         expires_at=outcome.session.expires_at,
         account=AccountType.from_model(outcome.account, outcome.session.started_at),
     )

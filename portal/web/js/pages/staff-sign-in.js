@@ -1,0 +1,3 @@
+import { signInPage } from "../sign-in-flow.js";
+
+signInPage({ title: "Staff sign in" });
