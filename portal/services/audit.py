@@ -142,8 +142,7 @@ EVENT_COLUMNS = (
 # Who acted and which patient, in words a reader of the trail knows them by
 # (the trail itself keeps ids only; these read the current email and name).
 NAMING_COLUMNS = (
-    "(SELECT account.email FROM account WHERE account.id = audit_event.account_id)"
-    " AS actor_email",
+    "(SELECT account.email FROM account WHERE account.id = audit_event.account_id) AS actor_email",
     "(SELECT patient.first_name || ' ' || patient.last_name FROM patient"
     " WHERE patient.id = audit_event.patient_id) AS patient_name",
 )

@@ -3,6 +3,8 @@ set up through the API, and staff signing in through the page."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import Site, api, bearer_token, latest_mail, link_in
@@ -54,6 +56,8 @@ async def signed_up_patient(site: Site, mailbox: Mailbox, first: str, last: str,
 async def staff_signs_in(page: Page, site: Site, email: str, path: str = "staff/patients") -> None:
     """Signs in at staff sign-in on the way to `path`."""
     await page.goto(site.page_url(path))
+    # The title is set just before the form's script takes over its submit.
+    await expect(page).to_have_title(re.compile(r"^Staff sign in · "))
     await page.get_by_label("Email address").fill(email)
     await page.get_by_label("Password").fill(site.password)
     await page.get_by_role("button", name="Sign in").click()

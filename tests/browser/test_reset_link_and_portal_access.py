@@ -124,7 +124,9 @@ async def test_an_admin_revokes_then_restores_portal_access(
     await expect(page.get_by_role("region", name="Password reset link")).to_be_hidden()
     await expect(page.get_by_role("button", name="Restore access")).to_be_focused()
     await assert_accessible(page)
-    refused = await api(site, SIGN_IN, email="ada@mail.example", password="orchard-silver-comet-1862")
+    refused = await api(
+        site, SIGN_IN, email="ada@mail.example", password="orchard-silver-comet-1862"
+    )
     assert refused["login"]["__typename"] == "AccountDisabledError"
 
     await page.get_by_role("button", name="Restore access").click()
@@ -137,7 +139,9 @@ async def test_an_admin_revokes_then_restores_portal_access(
     await page.reload()
     await page.get_by_role("tab", name="Patient Portal").click()
     await expect(page.locator("#portal-status")).to_have_text("Already signed up")
-    signed_in = await api(site, SIGN_IN, email="ada@mail.example", password="orchard-silver-comet-1862")
+    signed_in = await api(
+        site, SIGN_IN, email="ada@mail.example", password="orchard-silver-comet-1862"
+    )
     assert signed_in["login"]["__typename"] == "LoginSuccess"
     assert console_problems(page) == []
 
