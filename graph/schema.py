@@ -46,7 +46,12 @@ from graph.portal.mutations.generate_reset_link import generate_reset_link
 from graph.portal.mutations.restore_portal_access import restore_portal_access
 from graph.portal.mutations.revoke_portal_access import revoke_portal_access
 from graph.portal.mutations.send_invitation import send_invitation
-from graph.portal.queries import fetch_invitation, invitation
+from graph.portal.queries import (
+    fetch_invitation,
+    fetch_reset_link_max_days,
+    invitation,
+    reset_link_max_days,
+)
 from graph.practices.queries import fetch_practice_name, practice_name
 from graph.second_factor import RequireSecondFactor
 from graph.staff.mutations.disable_account import disable_account
@@ -106,6 +111,14 @@ class Query:
         resolver=invitation,
         metadata=compiled(Root(fetch_invitation)),
         description="Anyone. What a sign-up link is for; null when the token is unknown.",
+    )
+    reset_link_max_days = strawberry.field(
+        resolver=reset_link_max_days,
+        permission_classes=[IsAdmin],
+        metadata=compiled(Root(fetch_reset_link_max_days)),
+        description="ADMIN. How many days ahead `generateResetLink` accepts an `expiresAt`, "
+        "so a date picker can offer no later day. Null, with a FORBIDDEN error, for anyone "
+        "else.",
     )
     practice_name = strawberry.field(
         resolver=practice_name,

@@ -14,10 +14,7 @@ import {
 } from "../forms.js";
 import { pageUrl, startPage } from "../layout.js";
 
-// The furthest ahead generateResetLink accepts (PORTAL_RESET_LINK_MAX_DAYS,
-// its default); a practice that set another limit gets the service's
-// INVALID_EXPIRY message at the field instead.
-const RESET_LINK_MAX_DAYS = 30;
+// A reset link's default lifetime, within the service's limit (resetLinkMaxDays).
 const RESET_LINK_DEFAULT_DAYS = 7;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -101,7 +98,7 @@ async function showPortal(id) {
     return;
   }
   render(data.patient);
-  setUpResetLink(id);
+  setUpResetLink(id, data.resetLinkMaxDays);
   setUpAccessChanges(id);
   button.addEventListener("click", async () => {
     button.disabled = true;
@@ -158,7 +155,7 @@ function localInputValue(moment) {
   );
 }
 
-function setUpResetLink(id) {
+function setUpResetLink(id, maxDays) {
   const form = document.getElementById("reset-link-form");
   const expires = document.getElementById("link-expires");
   const made = document.getElementById("link-made");
@@ -167,11 +164,12 @@ function setUpResetLink(id) {
   const limits = () => {
     const now = new Date();
     expires.min = localInputValue(now);
-    expires.max = localInputValue(new Date(now.getTime() + RESET_LINK_MAX_DAYS * DAY_MS));
+    expires.max = localInputValue(new Date(now.getTime() + maxDays * DAY_MS));
   };
   limits();
-  expires.value = localInputValue(new Date(Date.now() + RESET_LINK_DEFAULT_DAYS * DAY_MS));
-  text("link-expires-hint", `Up to ${RESET_LINK_MAX_DAYS} days from now, in your time zone.`);
+  const defaultDays = Math.min(RESET_LINK_DEFAULT_DAYS, maxDays);
+  expires.value = localInputValue(new Date(Date.now() + defaultDays * DAY_MS));
+  text("link-expires-hint", `Up to ${maxDays} days from now, in your time zone.`);
 
   onSubmit(form, async ({ expiresAt }) => {
     limits();
@@ -182,8 +180,8 @@ function setUpResetLink(id) {
       problem = "Choose the date and time the link expires.";
     } else if (chosen.getTime() <= now) {
       problem = "Choose a time in the future.";
-    } else if (chosen.getTime() > now + RESET_LINK_MAX_DAYS * DAY_MS) {
-      problem = `Choose a time at most ${RESET_LINK_MAX_DAYS} days from now.`;
+    } else if (chosen.getTime() > now + maxDays * DAY_MS) {
+      problem = `Choose a time at most ${maxDays} days from now.`;
     }
     if (problem) {
       setFieldError(expires, problem);
