@@ -78,8 +78,10 @@ if (page && allowRoles(page.me, ["ADMIN"])) {
     next.disabled = !pageInfo.hasNextPage;
   };
 
-  const cell = (content) => {
+  // `label`: the column's name, shown before the value when a phone stacks the row.
+  const cell = (content, label = "") => {
     const td = document.createElement("td");
+    if (label) td.dataset.label = label;
     if (typeof content === "string") td.textContent = content;
     else td.append(content);
     return td;
@@ -105,8 +107,8 @@ if (page && allowRoles(page.me, ["ADMIN"])) {
     tr.append(
       cell(TIME.format(new Date(event.occurredAt))),
       cell(ACTION_WORDS[event.action] || event.action),
-      cell(who(event)),
-      cell(patientCell(event)),
+      cell(who(event), "Who"),
+      cell(patientCell(event), "Patient"),
     );
     return tr;
   };

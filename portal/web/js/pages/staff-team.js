@@ -41,9 +41,10 @@ if (page && allowRoles(page.me, ["ADMIN"])) {
     requireMfa.checked = data.me.practice.staffMfaRequired;
   };
 
-  const cell = (content, className = "") => {
+  // `label`: the column's name, shown before the value when a phone stacks the row.
+  const cell = (content, label = "") => {
     const td = document.createElement("td");
-    if (className) td.className = className;
+    if (label) td.dataset.label = label;
     if (typeof content === "string") td.textContent = content;
     else td.append(content);
     return td;
@@ -88,10 +89,10 @@ if (page && allowRoles(page.me, ["ADMIN"])) {
     }
     tr.append(
       cell(account.email),
-      cell(ROLE_WORDS[account.role] || account.role),
+      cell(ROLE_WORDS[account.role] || account.role, "Role"),
       cell(status),
-      cell(account.mfaEnabled ? "On" : "Off", "hide-small"),
-      cell(account.lastSignInAt ? formatDateTime(account.lastSignInAt) : "Never", "hide-small"),
+      cell(account.mfaEnabled ? "On" : "Off", "Two-step"),
+      cell(account.lastSignInAt ? formatDateTime(account.lastSignInAt) : "Never", "Last signed in"),
       cell(actions),
     );
     return tr;
