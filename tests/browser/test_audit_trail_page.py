@@ -80,6 +80,20 @@ async def test_an_admin_reads_one_patient_s_events_from_their_page_and_by_search
         assert console_problems(page) == []
 
 
+async def test_an_address_naming_no_patient_of_the_practice_says_so(
+    browser: Browser, site: Site
+) -> None:
+    page = await new_page(browser)
+    for unknown in ("not-an-id", "0b7c2a52-9a0e-4a53-8d2f-3f1d6f1c2e11"):
+        await staff_signs_in(page, site, site.admin_email, f"staff/audit?patient={unknown}")
+        await expect(page.locator("#filter-text")).to_have_text(
+            "There is no such patient in this practice."
+        )
+        await expect(page.locator("#rows tr")).to_have_count(0)
+        await page.context.clear_cookies()
+    assert console_problems(page) == []
+
+
 async def test_a_clinician_is_told_the_audit_trail_is_not_for_their_role(
     browser: Browser, site: Site
 ) -> None:

@@ -113,16 +113,21 @@ if (page && allowRoles(page.me, ["ADMIN"])) {
     return tr;
   };
 
+  // A patient that is not one of the practice's (a mistyped or foreign
+  // address): said plainly, and no events are asked for.
+  let known = true;
   if (patientId) {
     document.getElementById("show-all").href = pageUrl("staff/audit");
-    let name = "this patient";
+    let patient = null;
     try {
-      const { patient } = await request("Patient", { id: patientId });
-      if (patient) name = `${patient.firstName} ${patient.lastName}`;
-    } catch (problem) {
-      announce(problem.message);
+      ({ patient } = await request("Patient", { id: patientId }));
+    } catch {
+      patient = null;
     }
-    document.getElementById("filter-text").textContent = `Showing events about ${name}.`;
+    known = patient !== null;
+    document.getElementById("filter-text").textContent = known
+      ? `Showing events about ${patient.firstName} ${patient.lastName}.`
+      : "There is no such patient in this practice.";
     document.getElementById("filter").hidden = false;
   }
 
@@ -168,5 +173,6 @@ if (page && allowRoles(page.me, ["ADMIN"])) {
     await load();
     summary.focus();
   });
-  await load();
+  if (known) await load();
+  else summary.textContent = "No events.";
 }
