@@ -57,7 +57,12 @@ from graph.second_factor import RequireSecondFactor
 from graph.staff.mutations.disable_account import disable_account
 from graph.staff.mutations.enable_account import enable_account
 from graph.staff.mutations.invite_staff import invite_staff
-from graph.staff.queries import fetch_staff, staff
+from graph.staff.queries import (
+    fetch_pending_staff_invitations,
+    fetch_staff,
+    pending_staff_invitations,
+    staff,
+)
 from portal.db import is_unavailable
 from portal.http import UNAVAILABLE_MESSAGE
 from portal.settings import Settings
@@ -106,6 +111,13 @@ class Query:
         metadata=compiled(Root(fetch_staff)),
         description="ADMIN. The practice's staff accounts (ADMIN and CLINICIAN), ordered by "
         "email. `first` is between 1 and 100.",
+    )
+    pending_staff_invitations = strawberry.field(
+        resolver=pending_staff_invitations,
+        permission_classes=[IsAdmin],
+        metadata=compiled(Root(fetch_pending_staff_invitations)),
+        description="ADMIN. The practice's staff invitations that can still be used, the "
+        "latest to expire first (at most 100). Null, with a FORBIDDEN error, for anyone else.",
     )
     invitation = strawberry.field(
         resolver=invitation,
