@@ -82,6 +82,10 @@ async def test_an_admin_invites_a_clinician_who_signs_up_and_signs_in(
         f"Invitation sent to {NEW_STAFF} as clinician."
     )
     assert mailbox.to("not an address") == [] and len(mailbox.to(CLINICIAN_EMAIL)) == 0
+    pending = admin.get_by_role("region", name="Invitations not yet accepted")
+    await expect(pending.get_by_role("listitem")).to_have_count(1)
+    await expect(pending.get_by_role("listitem")).to_contain_text(f"{NEW_STAFF} Clinician")
+    await assert_accessible(admin)
 
     # The email's link opens the sign-up page, which goes on to staff sign-in.
     link = link_in(await latest_mail(mailbox, NEW_STAFF))
@@ -105,6 +109,7 @@ async def test_an_admin_invites_a_clinician_who_signs_up_and_signs_in(
     # The new clinician is listed for the ADMIN, and is not shown the staff page.
     await admin.reload()
     await expect(row_of(admin, NEW_STAFF)).to_contain_text("Active")
+    await expect(pending).to_be_hidden()
     nav = newcomer.get_by_role("navigation", name="Staff pages")
     await expect(nav.get_by_role("link")).to_have_text(["Patients", "Your account"])
     await newcomer.goto(site.page_url("staff/team"))

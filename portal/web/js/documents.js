@@ -21,5 +21,5 @@ export const documentIds = Object.freeze({
   SetStaffMfaRequired: "sha256:0bbdbc72f73d8591b47559ff3a0c2fea3f6439bafc7860af1bd19d45217e6cd1",
   SignIn: "sha256:e4bd0691eda84bef192c6ca10295261984749eb61f25d5d02334fcf34757dfa6",
   SignOut: "sha256:3a18697eee7fc662816d62c7a584c84558a8bdff3a1206730945e7268cbe265b",
-  StaffMembers: "sha256:c9ce684e1c0221f3f900806bdefb11de3ba020740ac3e2dc38583da03ac378e6",
+  StaffMembers: "sha256:9d1b0c0c6e61f2e0b06589c1d4070a8b5341a69052c3cedb3ab01015f5303788",
 });

@@ -39,6 +39,23 @@ if (page && allowRoles(page.me, ["ADMIN"])) {
     previous.disabled = state.earlier.length === 0;
     next.disabled = !pageInfo.hasNextPage;
     requireMfa.checked = data.me.practice.staffMfaRequired;
+    showPending(data.pendingStaffInvitations);
+  };
+
+  const showPending = (invitations) => {
+    document.getElementById("pending").hidden = invitations.length === 0;
+    document.getElementById("pending-list").replaceChildren(
+      ...invitations.map((invitation) => {
+        const item = document.createElement("li");
+        const email = document.createElement("strong");
+        email.textContent = invitation.email;
+        const details = document.createElement("span");
+        details.className = "muted";
+        details.textContent = ` ${ROLE_WORDS[invitation.role]}, link valid until ${formatDateTime(invitation.expiresAt)}`;
+        item.append(email, details);
+        return item;
+      }),
+    );
   };
 
   // `label`: the column's name, shown before the value when a phone stacks the row.
@@ -174,6 +191,7 @@ if (page && allowRoles(page.me, ["ADMIN"])) {
       return;
     }
     invite.reset();
+    await load();
     announce(
       `Invitation sent to ${result.ok.email} as ${ROLE_WORDS[result.ok.role].toLowerCase()}. The link works until ${formatDateTime(result.ok.expiresAt)}.`,
       "success",
