@@ -105,6 +105,7 @@ async def pictures(site: Site, mailbox: Mailbox) -> None:
     for email in ("ada@mail.example", CLINICIAN_EMAIL):
         invitation = link_in(await latest_mail(mailbox, email)).split("token=", 1)[1]
         await api(site, CREATE_ACCOUNT, invitation=invitation, password="orchard-silver-comet-1862")
+    await api(site, INVITE_STAFF, token, email="sam@riverside.example")  # not yet accepted
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(

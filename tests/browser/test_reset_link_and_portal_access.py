@@ -110,6 +110,8 @@ async def test_an_admin_revokes_then_restores_portal_access(
     await page.get_by_role("button", name="Revoke access").click()
     dialog = page.get_by_role("dialog", name="Revoke portal access?")
     await expect(dialog).to_be_visible()
+    # Enter on opening does not revoke: the dialog opens on Cancel.
+    await expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
     await assert_accessible(page)
     await dialog.get_by_role("button", name="Cancel").click()
     await expect(dialog).to_be_hidden()
