@@ -46,13 +46,23 @@ from graph.portal.mutations.generate_reset_link import generate_reset_link
 from graph.portal.mutations.restore_portal_access import restore_portal_access
 from graph.portal.mutations.revoke_portal_access import revoke_portal_access
 from graph.portal.mutations.send_invitation import send_invitation
-from graph.portal.queries import fetch_invitation, invitation
+from graph.portal.queries import (
+    fetch_invitation,
+    fetch_reset_link_max_days,
+    invitation,
+    reset_link_max_days,
+)
 from graph.practices.queries import fetch_practice_name, practice_name
 from graph.second_factor import RequireSecondFactor
 from graph.staff.mutations.disable_account import disable_account
 from graph.staff.mutations.enable_account import enable_account
 from graph.staff.mutations.invite_staff import invite_staff
-from graph.staff.queries import fetch_staff, staff
+from graph.staff.queries import (
+    fetch_pending_staff_invitations,
+    fetch_staff,
+    pending_staff_invitations,
+    staff,
+)
 from portal.db import is_unavailable
 from portal.http import UNAVAILABLE_MESSAGE
 from portal.settings import Settings
@@ -102,10 +112,25 @@ class Query:
         description="ADMIN. The practice's staff accounts (ADMIN and CLINICIAN), ordered by "
         "email. `first` is between 1 and 100.",
     )
+    pending_staff_invitations = strawberry.field(
+        resolver=pending_staff_invitations,
+        permission_classes=[IsAdmin],
+        metadata=compiled(Root(fetch_pending_staff_invitations)),
+        description="ADMIN. The practice's staff invitations that can still be used, the "
+        "latest to expire first (at most 100). Null, with a FORBIDDEN error, for anyone else.",
+    )
     invitation = strawberry.field(
         resolver=invitation,
         metadata=compiled(Root(fetch_invitation)),
         description="Anyone. What a sign-up link is for; null when the token is unknown.",
+    )
+    reset_link_max_days = strawberry.field(
+        resolver=reset_link_max_days,
+        permission_classes=[IsAdmin],
+        metadata=compiled(Root(fetch_reset_link_max_days)),
+        description="ADMIN. How many days ahead `generateResetLink` accepts an `expiresAt`, "
+        "so a date picker can offer no later day. Null, with a FORBIDDEN error, for anyone "
+        "else.",
     )
     practice_name = strawberry.field(
         resolver=practice_name,

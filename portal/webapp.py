@@ -30,6 +30,9 @@ PAGES: dict[str, str] = {
     "/{practice}/staff/sign-in": "staff-sign-in",
     "/{practice}/staff/patients": "staff-patients",
     "/{practice}/staff/patients/{patient}": "staff-patient",
+    # Staff administration (ADMIN; others are told the page is not for their role).
+    "/{practice}/staff/team": "staff-team",
+    "/{practice}/staff/audit": "staff-audit",
 }
 # An address people type. (Not `/{practice}` alone: any unknown path of
 # one segment would then answer with a redirect instead of 404.)

@@ -97,7 +97,8 @@ query Audit($patientId: ID, $first: Int!, $after: String) {
     edges {
       cursor
       node {
-        id action occurredAt actorAccountId actorRole patientId clientIp userAgent
+        id action occurredAt actorAccountId actorRole actorEmail patientId patientName
+        clientIp userAgent
       }
     }
     pageInfo { hasNextPage endCursor }
@@ -731,12 +732,16 @@ async def test_an_admin_reads_the_events_with_every_field(
         "occurredAt": clock.now().isoformat(),
         "actorAccountId": str(admin_account.id),
         "actorRole": "ADMIN",
+        "actorEmail": admin_account.email,
         "patientId": str(patient_profile.id),
+        "patientName": f"{patient_profile.first_name} {patient_profile.last_name}",
         "clientIp": CLIENT_IP,
         "userAgent": USER_AGENT,
     }
     assert signed_in["action"] == "LOGIN_SUCCEEDED"
     assert signed_in["patientId"] is None
+    assert signed_in["patientName"] is None
+    assert signed_in["actorEmail"] == admin_account.email
     assert uuid.UUID(updated["id"]) != uuid.UUID(signed_in["id"])
 
 

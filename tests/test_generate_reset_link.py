@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
+
 from models import Account, Patient, Practice, ResetSource, ResetToken
+from portal.app import create_app
 from portal.services.recovery import RESET_PURPOSE
 from portal.services.tokens import keyed_hash
 from portal.settings import Settings
@@ -330,3 +334,48 @@ async def test_clinicians_patients_and_anonymous_callers_may_not_generate_links(
         assert [e["extensions"]["code"] for e in body["errors"]] == [code], body
 
     assert await ResetToken.all().count() == 0
+
+
+# --- how far ahead, for a client's date picker ---
+
+
+def client_for(app: Any) -> httpx.AsyncClient:
+    # Not started: the session's `app` fixture has already set up the ORM.
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal.test")
+
+
+MAX_DAYS = "query { resetLinkMaxDays }"
+
+
+async def test_an_admin_reads_how_many_days_ahead_a_link_may_expire(
+    settings: Settings, admin: GraphQLClient
+) -> None:
+    assert await admin.data(MAX_DAYS) == {"resetLinkMaxDays": settings.reset_link_max_days}
+
+
+async def test_the_limit_read_is_the_configured_one(
+    settings: Settings, admin: GraphQLClient
+) -> None:
+    shorter = create_app(dataclasses.replace(settings, reset_link_max_days=7))
+
+    async with client_for(shorter) as http:
+        response = await http.post(
+            "/graphql",
+            json={"query": MAX_DAYS},
+            headers={"Authorization": f"Bearer {admin.token}"},
+        )
+
+    assert response.json() == {"data": {"resetLinkMaxDays": 7}}
+
+
+async def test_only_admins_read_the_limit(
+    clinician: GraphQLClient, patient: GraphQLClient, anonymous: GraphQLClient
+) -> None:
+    for client, code in [
+        (clinician, "FORBIDDEN"),
+        (patient, "FORBIDDEN"),
+        (anonymous, "UNAUTHENTICATED"),
+    ]:
+        body = await client.post(MAX_DAYS)
+        assert body["data"] == {"resetLinkMaxDays": None}, body
+        assert [e["extensions"]["code"] for e in body["errors"]] == [code], body

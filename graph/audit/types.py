@@ -32,7 +32,17 @@ class AuditEvent:
     actor_role: Role | None = strawberry.field(
         metadata=compiled(Compute(itemgetter("role"), needs=("role",)))
     )
+    actor_email: str | None = strawberry.field(
+        description="The email address of the account that acted (or concerned), as it is "
+        "now; null when there is none.",
+        metadata=compiled(Compute(itemgetter("actor_email"), needs=("actor_email",))),
+    )
     patient_id: strawberry.ID | None = strawberry.field(description="The patient concerned.")
+    patient_name: str | None = strawberry.field(
+        description="The concerned patient's first and last name, as they are now; null when "
+        "no patient is concerned.",
+        metadata=compiled(Compute(itemgetter("patient_name"), needs=("patient_name",))),
+    )
     client_ip: str | None
     user_agent: str | None
 
@@ -44,7 +54,9 @@ class AuditEvent:
             occurred_at=event["occurred_at"],
             actor_account_id=_id_or_none(event["account_id"]),
             actor_role=Role(event["role"]) if event["role"] else None,
+            actor_email=event["actor_email"],
             patient_id=_id_or_none(event["patient_id"]),
+            patient_name=event["patient_name"],
             client_ip=event["client_ip"],
             user_agent=event["user_agent"],
         )

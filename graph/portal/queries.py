@@ -24,3 +24,13 @@ async def invitation(info: Info, token: str) -> InvitationPreview | None:
 
 async def fetch_invitation(request: Request, args: Mapping[str, Any], selection: FieldPlan) -> Any:
     return await invitations.preview_invitation(args["token"], request.settings)
+
+
+async def reset_link_max_days(info: Info) -> int | None:
+    return info.context.settings.reset_link_max_days
+
+
+async def fetch_reset_link_max_days(
+    request: Request, args: Mapping[str, Any], selection: FieldPlan
+) -> Any:
+    return request.settings.reset_link_max_days

@@ -139,6 +139,13 @@ EVENT_COLUMNS = (
     "client_ip",
     "user_agent",
 )
+# Who acted and which patient, in words a reader of the trail knows them by
+# (the trail itself keeps ids only; these read the current email and name).
+NAMING_COLUMNS = (
+    "(SELECT account.email FROM account WHERE account.id = audit_event.account_id) AS actor_email",
+    "(SELECT patient.first_name || ' ' || patient.last_name FROM patient"
+    " WHERE patient.id = audit_event.patient_id) AS patient_name",
+)
 EVENT_TYPES = {
     "id": AS_UUID,
     "occurred_at": AS_DATETIME,
@@ -206,7 +213,8 @@ async def _page(
     page_args.append(first + 1)
     rows = await reader.fetch(
         _statement(
-            f"SELECT {', '.join(EVENT_COLUMNS)} FROM audit_event WHERE {where}{keyset}"
+            f"SELECT {', '.join(EVENT_COLUMNS + NAMING_COLUMNS)} FROM audit_event"
+            f" WHERE {where}{keyset}"
             f" ORDER BY occurred_at DESC, id DESC LIMIT ${len(page_args)}"
         ),
         *page_args,

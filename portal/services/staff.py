@@ -113,6 +113,15 @@ ANCHOR = Sql(
 )
 
 
+PENDING_INVITATIONS = Sql(
+    "SELECT sent_to AS email, role, created_at AS invited_at, expires_at FROM invitation"
+    " WHERE practice_id = $1 AND patient_id IS NULL AND used_at IS NULL AND revoked_at IS NULL"
+    " ORDER BY expires_at DESC, sent_to LIMIT $2",
+    types={"invited_at": AS_DATETIME, "expires_at": AS_DATETIME},
+)
+MAX_PENDING_INVITATIONS = 100
+
+
 @dataclass(frozen=True)
 class StaffPage:
     accounts: list[Row]
@@ -149,6 +158,19 @@ async def list_staff(
     if not rows and after is not None:
         total = await Account.filter(practice_id=viewer.practice_id, role__in=STAFF_ROLES).count()
     return StaffPage(accounts=rows[:first], has_next_page=len(rows) > first, total_count=total)
+
+
+async def list_pending_invitations(viewer: Viewer, reader: Reader | None = None) -> list[Row]:
+    """The practice's staff invitations that can still be used (one per
+    address: a new one replaces the earlier), the latest to expire first; at
+    most 100."""
+    if reader is None:
+        async with reading() as reader:
+            return await list_pending_invitations(viewer, reader)
+    rows = await reader.fetch(PENDING_INVITATIONS, viewer.practice_id, MAX_PENDING_INVITATIONS)
+    now = clock.now()
+    # The latest to expire come first, so the expired ones are the tail.
+    return [row for row in rows if row["expires_at"] > now]
 
 
 # --- disabling and enabling ----------------------------------------------------

@@ -32,6 +32,17 @@ mutation ($input: CreatePatientInput!) {
 }
 """
 SEND_INVITATION = "mutation ($id: ID!) { sendInvitation(patientId: $id) { __typename } }"
+INVITE_STAFF = """
+mutation ($email: String!) { inviteStaff(email: $email, role: CLINICIAN) { __typename } }
+"""
+CREATE_ACCOUNT = """
+mutation ($invitation: String!, $password: String!) {
+  createAccount(token: $invitation, password: $password, passwordConfirmation: $password) {
+    __typename
+  }
+}
+"""
+CLINICIAN_EMAIL = "lin@riverside.example"
 PATIENTS = [
     ("Grace", "Hopper", "1990-12-09", "grace@mail.example"),
     ("Ada", "Lovelace", "1985-12-10", "ada@mail.example"),
@@ -88,6 +99,13 @@ async def pictures(site: Site, mailbox: Mailbox) -> None:
         ids.append(data["createPatient"]["patient"]["id"])
     await api(site, SEND_INVITATION, token, id=ids[0])
     link = link_in(await latest_mail(mailbox, "grace@mail.example"))
+    # Ada signed up (for the reset link), and a clinician on the staff page.
+    await api(site, SEND_INVITATION, token, id=ids[1])
+    await api(site, INVITE_STAFF, token, email=CLINICIAN_EMAIL)
+    for email in ("ada@mail.example", CLINICIAN_EMAIL):
+        invitation = link_in(await latest_mail(mailbox, email)).split("token=", 1)[1]
+        await api(site, CREATE_ACCOUNT, invitation=invitation, password="orchard-silver-comet-1862")
+    await api(site, INVITE_STAFF, token, email="sam@riverside.example")  # not yet accepted
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
@@ -106,6 +124,17 @@ async def pictures(site: Site, mailbox: Mailbox) -> None:
             await staff.get_by_role("tab", name="Patient Portal").click()
             await expect(staff.locator("#portal-status")).to_have_text("Initiated")
             await shoot(staff, f"staff-patient-portal-{suffix}")
+            await staff.goto(site.page_url(f"staff/patients/{ids[1]}"))
+            await staff.get_by_role("tab", name="Patient Portal").click()
+            await staff.get_by_role("button", name="Generate Link").click()
+            await expect(staff.locator("#link-url")).not_to_have_value("")
+            await shoot(staff, f"staff-reset-link-{suffix}")
+            await staff.goto(site.page_url("staff/team"))
+            await expect(staff.locator("#rows tr")).to_have_count(2)
+            await shoot(staff, f"staff-team-{suffix}")
+            await staff.goto(site.page_url("staff/audit"))
+            await expect(staff.locator("#rows tr").first).to_be_visible()
+            await shoot(staff, f"staff-audit-{suffix}")
 
             patient = await new_page(browser, width=width, height=height)
             await patient.goto(link)

@@ -1,15 +1,25 @@
 // Written by `make web-documents` from portal/web/documents/*.graphql: do not edit.
 // Each operation's documentId (its SHA-256), which api.js sends instead of its text.
 export const documentIds = Object.freeze({
+  AuditEvents: "sha256:88db982e65e760a64e9865ecb9c5baee57ff75415ca643fc6b005fff4fbf36f5",
   CompleteSignIn: "sha256:2f7a770aab19e9bb38a753ba2d6a800de4663a6191e6c5c9d6126852b83fac1d",
-  CreateAccount: "sha256:7e02e58a18e8f1a7dc9f263bde33f5d9cb1f73d7cef60008e3f99721e373e65b",
+  CreateAccount: "sha256:aa47778b808f1772a533b47a2398d69fee3aada5bbbc8ea43677b0061789ceff",
   CreatePatient: "sha256:06de09c3393c20c9d23832d79c96ba23239ee41959f4fd6b25458c2287c6a07f",
+  DisableAccount: "sha256:c754c1031990588016814f999061369e5733f1439ebf441a386082a8752902e9",
+  EnableAccount: "sha256:84170cfc4394229d0949a658962388b635df738d5f91aa969318d03fc1b8ec0e",
+  GenerateResetLink: "sha256:f71b5fd4097b420cd02e1939f519e4874ee35ed4a3c5a2a0aec30a06260fe5e7",
   Invitation: "sha256:532ebc3b97ded24b7296b563e8c28935dd43462408098ee5241626e6022dd168",
+  InviteStaff: "sha256:ad9b9d26c06393eafed7de43af0042305a1ff55def35f3bf240514204c83e740",
   Layout: "sha256:8560c9bb7710c6228a9b4d1000d4ef00d6d50fd5b807352827ec6b3c1fff4440",
   Patient: "sha256:42954e6c4ff3e1f5f29ef155363ac91299794ae42f7b007f8399aed169b9454f",
-  PatientPortal: "sha256:6d575ab325f90473a796e9b3583771e94426e91a3a4ed5819a89901d87c765a0",
+  PatientPortal: "sha256:0f731b0eca5bb16a2b834506e2a507fc3296916ef9e8325c3f757174806a8582",
   Patients: "sha256:850e183e05ba3789a2d19a2b7229bcae21dcabcd4acb84d9c18006a78abc126b",
+  ResetStaffMfa: "sha256:14365530a734a74e366986ad63bd963646989570896a7fd152c230fda60956f0",
+  RestorePortalAccess: "sha256:a1ecd59bec28bf87955d3e7861a6bdd47e3d27c01e0359d1350b0fa59f35ac4a",
+  RevokePortalAccess: "sha256:50ae6b67d805b3b149e4867899f04810af4d41e5d40bfcd4fc374a217582bffa",
   SendInvitation: "sha256:7e20c8571d5b4689e32393af257de3c2b0310a5564f08770d02d9adcde550257",
+  SetStaffMfaRequired: "sha256:0bbdbc72f73d8591b47559ff3a0c2fea3f6439bafc7860af1bd19d45217e6cd1",
   SignIn: "sha256:e4bd0691eda84bef192c6ca10295261984749eb61f25d5d02334fcf34757dfa6",
   SignOut: "sha256:3a18697eee7fc662816d62c7a584c84558a8bdff3a1206730945e7268cbe265b",
+  StaffMembers: "sha256:9d1b0c0c6e61f2e0b06589c1d4070a8b5341a69052c3cedb3ab01015f5303788",
 });

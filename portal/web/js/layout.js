@@ -67,7 +67,58 @@ export async function startPage({ title, audience = "anyone" }) {
     // A session that ends while the page is open: the next request goes to sign-in.
     whenSignedOut(toSignIn);
   }
+  if (audience === "staff") renderStaffNavigation(signedIn.role);
   return { practiceName, me: signedIn };
+}
+
+// Staff pages' navigation: each link only for the roles that may use its page.
+const STAFF_LINKS = [
+  { path: "staff/patients", label: "Patients", roles: STAFF },
+  { path: "staff/team", label: "Staff", roles: ["ADMIN"] },
+  { path: "staff/audit", label: "Audit trail", roles: ["ADMIN"] },
+  { path: "staff/account", label: "Your account", roles: STAFF },
+];
+
+function renderStaffNavigation(role) {
+  const nav = document.createElement("nav");
+  nav.className = "staff-nav";
+  nav.setAttribute("aria-label", "Staff pages");
+  const list = document.createElement("ul");
+  const here = window.location.pathname;
+  for (const link of STAFF_LINKS.filter((l) => l.roles.includes(role))) {
+    const item = document.createElement("li");
+    const anchor = document.createElement("a");
+    anchor.href = pageUrl(link.path);
+    anchor.textContent = link.label;
+    // A patient's own page is still under Patients.
+    if (here === anchor.pathname || here.startsWith(`${anchor.pathname}/`)) {
+      anchor.setAttribute("aria-current", "page");
+    }
+    item.append(anchor);
+    list.append(item);
+  }
+  nav.append(list);
+  document.getElementById("site-header").append(nav);
+}
+
+/**
+ * For a page only some roles may use: true when `me` has one of `roles`,
+ * else the page says plainly that it is not available to this role.
+ */
+export function allowRoles(me, roles) {
+  if (roles.includes(me.role)) return true;
+  const main = document.getElementById("content");
+  const heading = document.createElement("h1");
+  heading.textContent = "Not available to your role";
+  const text = document.createElement("p");
+  text.textContent = "This page is for practice administrators. Ask one if you need something from it.";
+  const back = document.createElement("p");
+  const link = document.createElement("a");
+  link.href = homeFor(me.role);
+  link.textContent = "Back to patients";
+  back.append(link);
+  main.replaceChildren(heading, text, back);
+  return false;
 }
 
 function renderHeader(practiceName, me) {

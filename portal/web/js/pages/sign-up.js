@@ -1,7 +1,7 @@
 // The invitation link: what it is for, then a password twice and Create Account.
 import { outcome, request } from "../api.js";
 import { announce, formatDateTime, onSubmit, passwordFeedback, showFailure } from "../forms.js";
-import { startPage } from "../layout.js";
+import { pageUrl, startPage } from "../layout.js";
 
 const show = (id) => {
   for (const section of ["checking", "unusable", "create", "created"]) {
@@ -57,6 +57,10 @@ if (page) {
         return;
       }
       document.getElementById("created-email").textContent = result.ok.email;
+      if (result.ok.patientId === null) {
+        // A staff invitation: staff sign in at their own page.
+        document.getElementById("continue-sign-in").href = pageUrl("staff/sign-in");
+      }
       show("created");
       document.querySelector("#created h1").focus();
     });

@@ -1,8 +1,22 @@
 // One patient: the profile, and for ADMINs the Patient Portal tab (status,
-// dates, Send Invitation). Clinicians see no portal management.
+// dates, Send Invitation, a reset link, revoke and restore) and a link to the
+// patient's audit trail. Clinicians see no portal management.
 import { outcome, request } from "../api.js";
-import { announce, formatDate, formatDateTime } from "../forms.js";
-import { startPage } from "../layout.js";
+import {
+  announce,
+  clearAnnouncement,
+  formatDate,
+  formatDateTime,
+  onSubmit,
+  regionFor,
+  setFieldError,
+  showFailure,
+} from "../forms.js";
+import { pageUrl, startPage } from "../layout.js";
+
+// A reset link's default lifetime, within the service's limit (resetLinkMaxDays).
+const RESET_LINK_DEFAULT_DAYS = 7;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 const STATUS_WORDS = {
   YET_TO_SIGN_UP: "Yet to sign up",
@@ -37,6 +51,10 @@ if (page) {
     setUpTabs();
     if (page.me.role === "ADMIN") {
       document.getElementById("tab-portal").hidden = false;
+      const auditLink = document.getElementById("audit-link");
+      document.getElementById("audit-link-anchor").href =
+        `${pageUrl("staff/audit")}?patient=${encodeURIComponent(id)}`;
+      auditLink.hidden = false;
       await showPortal(id);
     }
   }
@@ -80,6 +98,8 @@ async function showPortal(id) {
     return;
   }
   render(data.patient);
+  setUpResetLink(id, data.resetLinkMaxDays);
+  setUpAccessChanges(id);
   button.addEventListener("click", async () => {
     button.disabled = true;
     try {
@@ -120,4 +140,159 @@ function render(patient) {
   } else {
     text("send-to", `to ${email}${portal.status === "INITIATED" ? " (replaces the earlier link)" : ""}`);
   }
+  // A reset link is for a patient with an account that may sign in.
+  document.getElementById("reset-link").hidden = portal.status !== "SIGNED_UP";
+  document.getElementById("revoke-access").hidden = !["INITIATED", "SIGNED_UP"].includes(portal.status);
+  document.getElementById("restore-access").hidden = portal.status !== "REVOKED";
+}
+
+/** A moment as a datetime-local input's value (local time, to the minute). */
+function localInputValue(moment) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return (
+    `${moment.getFullYear()}-${pad(moment.getMonth() + 1)}-${pad(moment.getDate())}` +
+    `T${pad(moment.getHours())}:${pad(moment.getMinutes())}`
+  );
+}
+
+function setUpResetLink(id, maxDays) {
+  const form = document.getElementById("reset-link-form");
+  const expires = document.getElementById("link-expires");
+  const made = document.getElementById("link-made");
+  const url = document.getElementById("link-url");
+  const copyStatus = document.getElementById("copy-status");
+  const limits = () => {
+    const now = new Date();
+    expires.min = localInputValue(now);
+    expires.max = localInputValue(new Date(now.getTime() + maxDays * DAY_MS));
+  };
+  limits();
+  const defaultDays = Math.min(RESET_LINK_DEFAULT_DAYS, maxDays);
+  expires.value = localInputValue(new Date(Date.now() + defaultDays * DAY_MS));
+  text("link-expires-hint", `Up to ${maxDays} days from now, in your time zone.`);
+
+  onSubmit(form, async ({ expiresAt }) => {
+    limits();
+    const chosen = expiresAt ? new Date(expiresAt) : null;
+    const now = Date.now();
+    let problem = null;
+    if (!chosen || Number.isNaN(chosen.getTime())) {
+      problem = "Choose the date and time the link expires.";
+    } else if (chosen.getTime() <= now) {
+      problem = "Choose a time in the future.";
+    } else if (chosen.getTime() > now + maxDays * DAY_MS) {
+      problem = `Choose a time at most ${maxDays} days from now.`;
+    }
+    if (problem) {
+      setFieldError(expires, problem);
+      expires.focus();
+      announce(problem, "error", regionFor(form));
+      return;
+    }
+    const data = await request("GenerateResetLink", {
+      patientId: id,
+      expiresAt: chosen.toISOString(),
+    });
+    const result = outcome(data.generateResetLink);
+    if (result.failure) {
+      showFailure(form, result.failure, { INVALID_EXPIRY: "expiresAt" });
+      return;
+    }
+    url.value = result.ok.url;
+    text("link-made-expires", formatDateTime(result.ok.expiresAt));
+    copyStatus.textContent = "";
+    made.hidden = false;
+    announce("Reset link made. Copy it now: it is shown only once.", "success", regionFor(form));
+    url.focus();
+    url.select();
+  });
+
+  document.getElementById("copy-link").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(url.value);
+      copyStatus.textContent = "Link copied.";
+    } catch {
+      // No clipboard (an older browser, or permission refused): select it to copy by hand.
+      url.focus();
+      url.select();
+      copyStatus.textContent = "The link is selected: press Ctrl+C (or ⌘+C) to copy it.";
+    }
+  });
+}
+
+const ACCESS_CHANGES = {
+  revoke: {
+    title: "Revoke portal access?",
+    text:
+      "The patient is signed out everywhere and cannot sign in, use a reset link or accept an invitation until access is restored. No email is sent.",
+    confirm: "Revoke access",
+    operation: "RevokePortalAccess",
+    field: "revokePortalAccess",
+    done: "Portal access revoked.",
+  },
+  restore: {
+    title: "Restore portal access?",
+    text: "The patient can sign in again with their password. No email is sent.",
+    confirm: "Restore access",
+    operation: "RestorePortalAccess",
+    field: "restorePortalAccess",
+    done: "Portal access restored.",
+  },
+};
+
+function setUpAccessChanges(id) {
+  const dialog = document.getElementById("confirm-access");
+  const form = document.getElementById("confirm-access-form");
+  const yes = document.getElementById("confirm-access-yes");
+  const region = regionFor(form);
+  let change = null;
+  let opener = null;
+
+  const ask = (kind, button) => {
+    change = ACCESS_CHANGES[kind];
+    opener = button;
+    text("confirm-access-title", change.title);
+    text("confirm-access-text", change.text);
+    yes.textContent = change.confirm;
+    yes.className = kind === "revoke" ? "danger" : "";
+    clearAnnouncement(region);
+    dialog.showModal();
+  };
+  document.getElementById("revoke-access").addEventListener("click", (event) =>
+    ask("revoke", event.currentTarget),
+  );
+  document.getElementById("restore-access").addEventListener("click", (event) =>
+    ask("restore", event.currentTarget),
+  );
+  dialog.addEventListener("close", () => {
+    // Back to where the ADMIN was, or to the button that replaced it.
+    const other = ["revoke-access", "restore-access"]
+      .map((name) => document.getElementById(name))
+      .find((button) => !button.hidden);
+    const target = opener && !opener.hidden ? opener : other;
+    (target || document.getElementById("tab-portal")).focus();
+  });
+
+  form.addEventListener("submit", async (event) => {
+    if (event.submitter?.value !== "yes") return; // Cancel: the dialog closes.
+    event.preventDefault();
+    yes.disabled = true;
+    clearAnnouncement(region);
+    try {
+      const data = await request(change.operation, { patientId: id });
+      const result = outcome(data[change.field]);
+      if (result.failure) {
+        announce(result.failure.message, "error", region);
+        return;
+      }
+      render({ email: result.ok.patient.email, portal: result.ok.patient.portal });
+      document.getElementById("link-made").hidden = true;
+      dialog.close();
+      announce(change.done, "success");
+    } catch (problem) {
+      announce(problem.message, "error", region);
+    } finally {
+      yes.disabled = false;
+    }
+  });
 }
