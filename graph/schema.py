@@ -46,7 +46,7 @@ from graph.portal.mutations.generate_reset_link import generate_reset_link
 from graph.portal.mutations.restore_portal_access import restore_portal_access
 from graph.portal.mutations.revoke_portal_access import revoke_portal_access
 from graph.portal.mutations.send_invitation import send_invitation
-from graph.portal.queries import fetch_invitation, invitation
+from graph.portal.queries import fetch_invitation, fetch_reset_link, invitation, reset_link
 from graph.practices.queries import fetch_practice_name, practice_name
 from graph.second_factor import RequireSecondFactor
 from graph.staff.mutations.disable_account import disable_account
@@ -106,6 +106,12 @@ class Query:
         resolver=invitation,
         metadata=compiled(Root(fetch_invitation)),
         description="Anyone. What a sign-up link is for; null when the token is unknown.",
+    )
+    reset_link = strawberry.field(
+        resolver=reset_link,
+        metadata=compiled(Root(fetch_reset_link)),
+        description="Anyone. What a password reset link (`generateResetLink`) is for; null "
+        "when the token is unknown. Changes nothing.",
     )
     practice_name = strawberry.field(
         resolver=practice_name,
