@@ -1,15 +1,27 @@
 // Written by `make web-documents` from portal/web/documents/*.graphql: do not edit.
 // Each operation's documentId (its SHA-256), which api.js sends instead of its text.
 export const documentIds = Object.freeze({
+  BeginTwoStep: "sha256:045cd8e665fe18f081b712f77976f22b458f39950149f4e3311e5ae405ea6f2d",
+  ChangePassword: "sha256:38e5b2c7d1d82c061a5ff6bc3f818164c34eaa9c72d42bc43709a92c8dc6a544",
   CompleteSignIn: "sha256:2f7a770aab19e9bb38a753ba2d6a800de4663a6191e6c5c9d6126852b83fac1d",
+  ConfirmTwoStep: "sha256:dd073e829be11fb24c0e638f205ea76418b625d6bcccced29c3e4f0d2b89c271",
   CreateAccount: "sha256:7e02e58a18e8f1a7dc9f263bde33f5d9cb1f73d7cef60008e3f99721e373e65b",
   CreatePatient: "sha256:06de09c3393c20c9d23832d79c96ba23239ee41959f4fd6b25458c2287c6a07f",
+  EndOtherSessions: "sha256:6e27e415c3818ffd49cb908849926ad9a2f49fc8593adf619356663cdc1d5f65",
+  EndSession: "sha256:5e815c002c5d78417c8e5c556ef2ae5a44c92f35e97203b74466e3132fa4475d",
   Invitation: "sha256:532ebc3b97ded24b7296b563e8c28935dd43462408098ee5241626e6022dd168",
   Layout: "sha256:8560c9bb7710c6228a9b4d1000d4ef00d6d50fd5b807352827ec6b3c1fff4440",
+  MyAccount: "sha256:f57e773d260cc07b7386d366e128c3a1aa80bae1645710f1fe0d6d4a491cf451",
+  MySessions: "sha256:db250f39460b6c14dbef47325704d8d67cd8c714c4c5d6c81026282d108d221b",
   Patient: "sha256:42954e6c4ff3e1f5f29ef155363ac91299794ae42f7b007f8399aed169b9454f",
   PatientPortal: "sha256:6d575ab325f90473a796e9b3583771e94426e91a3a4ed5819a89901d87c765a0",
   Patients: "sha256:850e183e05ba3789a2d19a2b7229bcae21dcabcd4acb84d9c18006a78abc126b",
+  RequestResetCode: "sha256:9eec38ef221fb4fcd287e87713ada42febaeb286c91aedcb1b081327ee3fdef0",
+  ResetLink: "sha256:32e37d64841e085ccfebd839c24081d453174c7f2541d93625085fca3ca22556",
+  ResetPassword: "sha256:5b30d78ea392d79662af881dd1c21231fe57aea459b247034bc49abfc4cd0432",
   SendInvitation: "sha256:7e20c8571d5b4689e32393af257de3c2b0310a5564f08770d02d9adcde550257",
   SignIn: "sha256:e4bd0691eda84bef192c6ca10295261984749eb61f25d5d02334fcf34757dfa6",
   SignOut: "sha256:3a18697eee7fc662816d62c7a584c84558a8bdff3a1206730945e7268cbe265b",
+  TurnOffTwoStep: "sha256:db7e0f271d0dfc9c822cd46197f9a28aa2e0884d7ba7699167118df24f0c66ab",
+  VerifyResetCode: "sha256:12051dce798ae3feb0e100f2d2dea6f3a05c93a6b34c9503f38bcdf34f34e8b2",
 });
