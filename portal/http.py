@@ -100,9 +100,7 @@ WEB_APP_POLICY = (
 # draws as an SVG `data:` URI (beginMfaEnrollment.qrCode) for an <img>: an
 # image so loaded runs no script and fetches nothing, and only these pages
 # allow it, so no other page can be made to show a data: image.
-WEB_APP_POLICY_WITH_DATA_IMAGES = WEB_APP_POLICY.replace(
-    "img-src 'self';", "img-src 'self' data:;"
-)
+WEB_APP_POLICY_WITH_DATA_IMAGES = WEB_APP_POLICY.replace("img-src 'self';", "img-src 'self' data:;")
 # Paths of the API and GraphiQL; every other path is the web app's.
 API_PATHS = ("/graphql", "/health", "/static/")
 

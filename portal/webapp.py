@@ -11,7 +11,6 @@ its two files (see README, "The web app").
 from __future__ import annotations
 
 import re
-
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 

@@ -81,6 +81,5 @@ class ResetLinkPreview:
     )
     expires_at: datetime
     usable: bool = strawberry.field(
-        description="False once the link is used, replaced or expired, or the account is "
-        "disabled."
+        description="False once the link is used, replaced or expired, or the account is disabled."
     )
