@@ -65,11 +65,18 @@ async def new_mail(mailbox: Mailbox, to: str, seen: int) -> EmailMessage:
     raise AssertionError(f"no new mail to {to} within {WAIT_MS} ms")
 
 
+async def page_is_ready(page: Page) -> None:
+    """The page's module has run (it names the practice in the header), so its
+    forms are its own and not the browser's plain post."""
+    await expect(page.locator(".practice-name")).not_to_have_text("Client portal")
+
+
 async def sign_in(page: Page, site: Site, email: str, password: str, staff: bool = False) -> None:
     """Fills the sign-in page (already open, or opened here) and submits it."""
     address = site.page_url("staff/sign-in" if staff else "sign-in")
     if not page.url.startswith(address):
         await page.goto(address)
+    await page_is_ready(page)
     await page.get_by_label("Email address").fill(email)
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Sign in").click()

@@ -12,6 +12,7 @@ from tests.browser.scenes import (
     NEW_PASSWORD,
     PATIENT_EMAIL,
     new_mail,
+    page_is_ready,
     patient_signs_in,
     signed_up_patient,
 )
@@ -29,6 +30,7 @@ async def test_a_patient_resets_the_password_with_the_emailed_code(
     await page.get_by_role("link", name="Forgot password?").click()
     await expect(page).to_have_url(site.page_url("forgot-password"))
     await expect(page.get_by_role("heading", name="Reset your password")).to_be_visible()
+    await page_is_ready(page)
     await assert_accessible(page)
 
     # An address without an account gets the very same words, and no mail.
