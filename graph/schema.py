@@ -48,8 +48,10 @@ from graph.portal.mutations.revoke_portal_access import revoke_portal_access
 from graph.portal.mutations.send_invitation import send_invitation
 from graph.portal.queries import (
     fetch_invitation,
+    fetch_reset_link,
     fetch_reset_link_max_days,
     invitation,
+    reset_link,
     reset_link_max_days,
 )
 from graph.practices.queries import fetch_practice_name, practice_name
@@ -131,6 +133,12 @@ class Query:
         description="ADMIN. How many days ahead `generateResetLink` accepts an `expiresAt`, "
         "so a date picker can offer no later day. Null, with a FORBIDDEN error, for anyone "
         "else.",
+    )
+    reset_link = strawberry.field(
+        resolver=reset_link,
+        metadata=compiled(Root(fetch_reset_link)),
+        description="Anyone. What a password reset link (`generateResetLink`) is for; null "
+        "when the token is unknown. Changes nothing.",
     )
     practice_name = strawberry.field(
         resolver=practice_name,

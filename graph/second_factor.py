@@ -1,7 +1,8 @@
 """A practice that requires two-step verification for staff: a member of
 staff without it may sign in, but their session may only turn it on (and
-see who they are, sign out, change their password). Anything else is a
-top-level error coded MFA_REQUIRED, whichever executor would run it."""
+see who they are, sign out, change their password, and read the practice's
+name, which anyone may and every web page's header shows). Anything else is
+a top-level error coded MFA_REQUIRED, whichever executor would run it."""
 
 from __future__ import annotations
 
@@ -23,7 +24,15 @@ from strawberry.extensions import SchemaExtension
 from portal.services.access import Viewer
 
 ALLOWED = frozenset(
-    {"__typename", "me", "logout", "changePassword", "beginMfaEnrollment", "confirmMfaEnrollment"}
+    {
+        "__typename",
+        "me",
+        "practiceName",
+        "logout",
+        "changePassword",
+        "beginMfaEnrollment",
+        "confirmMfaEnrollment",
+    }
 )
 MESSAGE = (
     "Your practice requires two-step verification: turn it on (beginMfaEnrollment, then "

@@ -22,6 +22,7 @@ from portal.db import is_unavailable
 from portal.lifecycle import Shutdown
 from portal.request_context import RequestInfo, current_request
 from portal.settings import Settings
+from portal.webapp import shows_data_images
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -95,16 +96,25 @@ WEB_APP_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+# The same for the pages that show the two-step QR code, which the service
+# draws as an SVG `data:` URI (beginMfaEnrollment.qrCode) for an <img>: an
+# image so loaded runs no script and fetches nothing, and only these pages
+# allow it, so no other page can be made to show a data: image.
+WEB_APP_POLICY_WITH_DATA_IMAGES = WEB_APP_POLICY.replace("img-src 'self';", "img-src 'self' data:;")
 # Paths of the API and GraphiQL; every other path is the web app's.
 API_PATHS = ("/graphql", "/health", "/static/")
 
 
 @lru_cache(maxsize=8)
 def _security_headers(
-    settings: Settings, html: bool, static: bool = False, web_app: bool = False
+    settings: Settings,
+    html: bool,
+    static: bool = False,
+    web_app: bool = False,
+    data_images: bool = False,
 ) -> tuple[tuple[bytes, bytes], ...]:
     if web_app:
-        csp = WEB_APP_POLICY
+        csp = WEB_APP_POLICY_WITH_DATA_IMAGES if data_images else WEB_APP_POLICY
     elif html and not settings.is_production:
         # GraphiQL: its scripts and styles come from the service itself
         # (portal/static/graphiql). Its editor sets styles inline.
@@ -188,6 +198,7 @@ class Edge:
         path = scope["path"]
         web_app = not path.startswith(API_PATHS)
         static = path.startswith(("/static/", "/web/"))
+        data_images = web_app and shows_data_images(path)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status, response_started
@@ -195,7 +206,7 @@ class Edge:
                 status = message["status"]
                 response_started = True
                 headers = list(message.get("headers", []))
-                headers += _security_headers(self.settings, html, static, web_app)
+                headers += _security_headers(self.settings, html, static, web_app, data_images)
                 headers.append((b"x-request-id", info.request_id.encode()))
                 message["headers"] = headers
             await send(message)

@@ -10,6 +10,7 @@ its two files (see README, "The web app").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -33,13 +34,35 @@ PAGES: dict[str, str] = {
     # Staff administration (ADMIN; others are told the page is not for their role).
     "/{practice}/staff/team": "staff-team",
     "/{practice}/staff/audit": "staff-audit",
+    # Phase 2, the account side: recovery, the account page (patients' and
+    # staff's alike) and the enrolment staff are sent to when it is required.
+    "/{practice}/forgot-password": "forgot-password",
+    "/{practice}/reset-password": "reset-password",
+    "/{practice}/staff/account": "account",
+    "/{practice}/staff/two-step": "staff-two-step",
 }
+# Pages that show the two-step QR code, an SVG `data:` image drawn by the
+# service (beginMfaEnrollment.qrCode): only their policy allows `img-src data:`.
+DATA_IMAGE_PAGES = frozenset({"account", "staff-two-step"})
 # An address people type. (Not `/{practice}` alone: any unknown path of
 # one segment would then answer with a redirect instead of 404.)
 REDIRECTS: dict[str, str] = {
     "/{practice}/staff": "/{practice}/staff/patients",
 }
 
+
+def shows_data_images(path: str) -> bool:
+    """Whether `path` is the address of a page of DATA_IMAGE_PAGES."""
+    return _DATA_IMAGE_ADDRESSES.fullmatch(path) is not None
+
+
+_DATA_IMAGE_ADDRESSES = re.compile(
+    "|".join(
+        re.sub(r"\\\{[a-z]+\\\}", "[^/]+", re.escape(address))
+        for address, name in PAGES.items()
+        if name in DATA_IMAGE_PAGES
+    )
+)
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

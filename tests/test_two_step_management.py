@@ -129,10 +129,13 @@ async def test_staff_without_it_may_only_turn_it_on_while_the_practice_requires_
 
     bea_client = await anonymous.login("north", bea.email, factories.PASSWORD)  # still signs in
     allowed = await bea_client.data(ME)
+    # What every web page's header asks, so the enrolment page can be shown.
+    layout = await bea_client.data('query { practiceName(slug: "north") me { email } }')
     blocked = await bea_client.post(PATIENTS)
     mixed = await bea_client.post("query { me { email } patients(first: 1) { totalCount } }")
 
     assert allowed["me"]["practice"] == {"staffMfaRequired": True}
+    assert layout == {"practiceName": "North Street Practice", "me": {"email": bea.email}}
     for body in (blocked, mixed):
         assert body["data"] is None
         assert [e["extensions"]["code"] for e in body["errors"]] == ["MFA_REQUIRED"]

@@ -10,22 +10,24 @@ from pathlib import Path
 import httpx
 import pytest
 
-from portal.http import WEB_APP_POLICY
-from portal.webapp import PAGES, PAGES_DIRECTORY, WEB_DIRECTORY
+from portal.http import WEB_APP_POLICY, WEB_APP_POLICY_WITH_DATA_IMAGES
+from portal.webapp import DATA_IMAGE_PAGES, PAGES, PAGES_DIRECTORY, WEB_DIRECTORY
 
-ADDRESSES = {name: path.format(practice="north", patient="some-id") for path, name in PAGES.items()}
+ADDRESSES = {path: path.format(practice="north", patient="some-id") for path in PAGES}
 
 
-@pytest.mark.parametrize("name", ADDRESSES, ids=ADDRESSES)
+@pytest.mark.parametrize("address", ADDRESSES, ids=ADDRESSES)
 async def test_each_page_is_its_shell_under_the_strict_policy(
-    http: httpx.AsyncClient, name: str
+    http: httpx.AsyncClient, address: str
 ) -> None:
-    response = await http.get(ADDRESSES[name], headers={"Accept": "text/html"})
+    name = PAGES[address]
+    response = await http.get(ADDRESSES[address], headers={"Accept": "text/html"})
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert response.headers["content-security-policy"] == WEB_APP_POLICY
-    assert "unsafe" not in WEB_APP_POLICY
+    policy = WEB_APP_POLICY_WITH_DATA_IMAGES if name in DATA_IMAGE_PAGES else WEB_APP_POLICY
+    assert response.headers["content-security-policy"] == policy
+    assert "unsafe" not in policy
     assert response.headers["cache-control"] == "no-store"
     assert f'src="/web/js/pages/{name}.js"' in response.text
 
@@ -43,6 +45,19 @@ def test_every_module_imports_files_that_exist() -> None:
     for module in (WEB_DIRECTORY / "js").rglob("*.js"):
         for target in re.findall(r'from "(\.[^"]+)"', module.read_text()):
             assert (module.parent / target).resolve().is_file(), (module, target)
+
+
+async def test_only_the_pages_with_the_qr_code_allow_data_images(
+    http: httpx.AsyncClient,
+) -> None:
+    account = await http.get("/north/account", headers={"Accept": "text/html"})
+    sign_in = await http.get("/north/sign-in", headers={"Accept": "text/html"})
+    unknown = await http.get("/north/elsewhere/account", headers={"Accept": "text/html"})
+
+    assert "img-src 'self' data:;" in account.headers["content-security-policy"]
+    assert sign_in.headers["content-security-policy"] == WEB_APP_POLICY
+    assert unknown.headers["content-security-policy"] == WEB_APP_POLICY
+    assert "data:" not in WEB_APP_POLICY
 
 
 async def test_the_staff_address_leads_to_the_patients(http: httpx.AsyncClient) -> None:

@@ -71,3 +71,15 @@ class InvitationPreview:
     usable: bool = strawberry.field(
         description="False once the invitation is used, replaced, revoked or expired."
     )
+
+
+@strawberry.type(description="What a password reset link is for, so its page can show it.")
+class ResetLinkPreview:
+    email: str = strawberry.field(
+        description="The account's email address; masked (g•••@mail.example) once the link "
+        "cannot be used."
+    )
+    expires_at: datetime
+    usable: bool = strawberry.field(
+        description="False once the link is used, replaced or expired, or the account is disabled."
+    )

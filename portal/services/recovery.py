@@ -42,6 +42,7 @@ from portal.services.errors import (
     NotFound,
     NotSignedUp,
 )
+from portal.services.invitations import mask_email
 from portal.services.practices import find_practice, normalize_slug
 from portal.services.tokens import keyed_hash, new_token
 from portal.settings import Settings
@@ -292,6 +293,35 @@ async def generate_reset_link(
         await audit.record_for(viewer, AuditAction.RESET_LINK_GENERATED, patient.id)
         practice = await Practice.get(id=patient.practice_id)
     return GeneratedLink(url=reset_link(settings, practice, issued.token), expires_at=expires_at)
+
+
+@dataclass(frozen=True)
+class ResetLinkPreview:
+    email: str
+    expires_at: datetime
+    usable: bool
+
+
+async def preview_reset_link(token: str, settings: Settings) -> ResetLinkPreview | None:
+    """What a reset link is for, so its page can say at once when it cannot be
+    used; None for a token that was never issued. Changes nothing."""
+    if not token:
+        return None
+    found = await ResetToken.get_or_none(
+        token_hash=keyed_hash(settings.secret_key, RESET_PURPOSE, token)
+    ).select_related("account")
+    if found is None:
+        return None
+    usable = (
+        found.used_at is None
+        and found.revoked_at is None
+        and found.expires_at > clock.now()
+        and found.account.disabled_at is None
+    )
+    # Whoever holds a usable link may set the password anyway; an old one
+    # found later (a forwarded message, a shared screen) reveals little.
+    email = found.account.email if usable else mask_email(found.account.email)
+    return ResetLinkPreview(email=email, expires_at=found.expires_at, usable=usable)
 
 
 async def _checked_new_password(account: Account, password: str, password_confirmation: str) -> str:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.browser.conftest import (
     CHROMIUM,
@@ -141,7 +143,75 @@ async def pictures(site: Site, mailbox: Mailbox) -> None:
             await expect(patient.get_by_role("heading", name="Create your account")).to_be_visible()
             await patient.get_by_label("Choose a password").fill("velvet-harbour")
             await shoot(patient, f"sign-up-{suffix}")
+        await account_side_pictures(browser, site, mailbox, ids[1])
         await browser.close()
+
+
+# The account side (phase 2): recovery, the account page, two-step setup.
+ACCOUNT_EMAIL = "ada@mail.example"
+ACCOUNT_PASSWORD = "velvet-harbour-quietly-1906"
+CREATE_ACCOUNT = """
+mutation ($invitation: String!, $password: String!) {
+  createAccount(token: $invitation, password: $password, passwordConfirmation: $password) {
+    __typename
+  }
+}
+"""
+GENERATE_RESET_LINK = """
+mutation ($id: ID!, $expiresAt: DateTime!) {
+  generateResetLink(patientId: $id, expiresAt: $expiresAt) { ... on ResetLinkGenerated { url } }
+}
+"""
+
+
+async def account_side_pictures(
+    browser: Browser, site: Site, mailbox: Mailbox, patient_id: str
+) -> None:
+    token = await bearer_token(site, site.admin_email)
+    await api(site, SEND_INVITATION, token, id=patient_id)
+    invitation = link_in(await latest_mail(mailbox, ACCOUNT_EMAIL))
+    await api(
+        site,
+        CREATE_ACCOUNT,
+        invitation=parse_qs(urlsplit(invitation).query)["token"][0],
+        password=ACCOUNT_PASSWORD,
+    )
+    expires = datetime.now(UTC) + timedelta(days=3)
+    made = await api(site, GENERATE_RESET_LINK, token, id=patient_id, expiresAt=expires.isoformat())
+    reset_link = made["generateResetLink"]["url"]
+    for width, height, suffix in ((1280, 800, "desktop"), (360, 740, "phone")):
+        patient = await new_page(browser, width=width, height=height)
+        await patient.goto(site.page_url("forgot-password"))
+        await shoot(patient, f"forgot-password-{suffix}")
+        await patient.get_by_role("textbox", name="Email address").fill(ACCOUNT_EMAIL)
+        await patient.get_by_role("button", name="Send code").click()
+        await expect(patient.get_by_role("heading", name="Check your email")).to_be_visible()
+        await shoot(patient, f"forgot-password-code-{suffix}")
+
+        await patient.goto(reset_link)
+        await expect(patient.get_by_role("heading", name="Choose a new password")).to_be_visible()
+        await shoot(patient, f"reset-password-{suffix}")
+
+        await patient.goto(site.page_url("sign-in"))
+        await patient.get_by_label("Email address").fill(ACCOUNT_EMAIL)
+        await patient.get_by_label("Password").fill(ACCOUNT_PASSWORD)
+        await patient.get_by_role("button", name="Sign in").click()
+        await expect(patient.get_by_role("heading", name="Where you are signed in")).to_be_visible()
+        await expect(patient.locator("#sessions li").first).to_be_visible()
+        await shoot(patient, f"account-{suffix}")
+        await patient.get_by_role("button", name="Turn on two-step verification").click()
+        await expect(patient.locator("img.qr-code")).to_be_visible()
+        await shoot(patient, f"account-two-step-{suffix}")
+
+        staff = await new_page(browser, width=width, height=height)
+        await staff.goto(site.page_url("staff/sign-in"))
+        await staff.get_by_label("Email address").fill(site.admin_email)
+        await staff.get_by_label("Password").fill(site.password)
+        await staff.get_by_role("button", name="Sign in").click()
+        await expect(staff.get_by_role("status")).to_contain_text("Showing")
+        await staff.goto(site.page_url("staff/two-step"))
+        await expect(staff.locator("img.qr-code")).to_be_visible()
+        await shoot(staff, f"staff-two-step-{suffix}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,16 @@ export function whenSignedOut(handler) {
   signedOutHandler = handler;
 }
 
+// What a staff page does when the practice requires two-step verification
+// and this member of staff has none yet (MFA_REQUIRED): layout.js sends them
+// to the enrolment page.
+let twoStepRequiredHandler = null;
+
+/** Registers what to do when a request answers MFA_REQUIRED. */
+export function whenTwoStepRequired(handler) {
+  twoStepRequiredHandler = handler;
+}
+
 /** A request that failed as a whole (a top-level error, or no answer at all). */
 export class ApiError extends Error {
   constructor(code, message) {
@@ -69,6 +79,7 @@ export async function request(name, variables = {}, { allow = [] } = {}) {
   if (errors.length > 0) {
     const code = errors[0].extensions?.code || "INTERNAL_SERVER_ERROR";
     if (code === "UNAUTHENTICATED" && signedOutHandler) signedOutHandler();
+    if (code === "MFA_REQUIRED" && twoStepRequiredHandler) twoStepRequiredHandler();
     throw new ApiError(code, messageFor(code));
   }
   return body.data;

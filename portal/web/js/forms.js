@@ -46,9 +46,13 @@ export function clearFieldErrors(form) {
 
 /**
  * Runs `work` on submit with the button disabled meanwhile; errors thrown by
- * it (ApiError) are announced. `work` gets the form's values by name.
+ * it (ApiError) are announced. `work` gets the form's values by name. A
+ * shell's submit button may start `disabled` and is enabled here, so nothing
+ * typed before the page's module has run is posted by the browser itself.
  */
 export function onSubmit(form, work) {
+  const submit = form.querySelector("button[type='submit']");
+  if (submit) submit.disabled = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearFieldErrors(form);

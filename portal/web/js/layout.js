@@ -1,7 +1,7 @@
 // What every page shares: the practice from the address, the header with the
 // practice's name and (when signed in) who and Sign out, the title, and the
 // guard that sends signed-out visitors of staff pages to sign-in.
-import { ApiError, request, whenSignedOut } from "./api.js";
+import { ApiError, request, whenSignedOut, whenTwoStepRequired } from "./api.js";
 import { announce } from "./forms.js";
 
 /** The practice's slug: the first segment of the address. */
@@ -68,6 +68,14 @@ export async function startPage({ title, audience = "anyone" }) {
     whenSignedOut(toSignIn);
   }
   if (audience === "staff") renderStaffNavigation(signedIn.role);
+  if (signedIn && STAFF.includes(signedIn.role)) {
+    // The practice requires two-step verification and this member of staff
+    // has none yet: enrol first, then back to the page asked for.
+    whenTwoStepRequired(() => {
+      const next = window.location.pathname + window.location.search;
+      window.location.replace(`${pageUrl("staff/two-step")}?next=${encodeURIComponent(next)}`);
+    });
+  }
   return { practiceName, me: signedIn };
 }
 
