@@ -22,13 +22,6 @@ from tests.conftest import Mailbox
 
 PATIENT_EMAIL = "grace@mail.example"
 NEW_PASSWORD = "lighthouse-amber-quartz-5521"
-RESET_PASSWORD = """
-mutation ($resetToken: String!, $password: String!) {
-  resetPassword(token: $resetToken, password: $password, passwordConfirmation: $password) {
-    __typename
-  }
-}
-"""
 SIGN_IN = """
 mutation ($email: String!, $password: String!) {
   login(practice: "north", email: $email, password: $password) { __typename }
@@ -86,14 +79,17 @@ async def test_an_admin_generates_a_reset_link_that_is_shown_once_and_copied(
     await expect(page.locator("#portal-status")).to_have_text("Already signed up")
     await expect(page.locator("#link-made")).to_be_hidden()
 
-    # The link works. The reset-password page is built on another branch
-    # (web-patient); until it is merged, the link's token is redeemed as that
-    # page will redeem it, and the patient signs in with the new password.
-    token = link.split("token=", 1)[1]
-    reset = await api(site, RESET_PASSWORD, resetToken=token, password=NEW_PASSWORD)
-    assert reset["resetPassword"]["__typename"] == "PasswordReset"
+    # The link works: handed to the patient, it opens the reset page.
+    patient = await new_page(browser, width=360)
+    await patient.goto(link)
+    await expect(patient.locator("#reset-email")).to_have_text(PATIENT_EMAIL)
+    await patient.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    await patient.get_by_label("Type the new password again").fill(NEW_PASSWORD)
+    await patient.get_by_role("button", name="Set new password").click()
+    await expect(patient.get_by_role("heading", name="Your password is set")).to_be_visible()
     signed_in = await api(site, SIGN_IN, email=PATIENT_EMAIL, password=NEW_PASSWORD)
     assert signed_in["login"]["__typename"] == "LoginSuccess"
+    assert console_problems(patient) == []
     assert console_problems(page) == []
 
 
