@@ -39,6 +39,8 @@ if (page && allowRoles(page.me, ["ADMIN"])) {
     previous.disabled = state.earlier.length === 0;
     next.disabled = !pageInfo.hasNextPage;
     requireMfa.checked = data.me.practice.staffMfaRequired;
+    // Off until the practice's setting is known: a click before would be undone.
+    requireMfa.disabled = false;
     showPending(data.pendingStaffInvitations);
   };
 
