@@ -1,5 +1,6 @@
 // Form helpers: the page's announcements (its aria-live region), errors at
 // a field, a busy submit button, and the password policy as the user types.
+import { outcome } from "./api.js";
 
 /**
  * Says `message` in a live region, as an error or a success: the page's
@@ -110,6 +111,37 @@ export function passwordFeedback(password, confirmation, checklist) {
   password.addEventListener("input", update);
   confirmation.addEventListener("input", update);
   update();
+}
+
+/**
+ * A form choosing a password twice (#password, #password-confirmation, with
+ * #password-checklist ticked as they type). On submit `send(password,
+ * passwordConfirmation)` runs the mutation and returns its result: a weak or
+ * mismatched password is shown at its field, a link or code no longer good
+ * goes to `onInvalidToken()`, and success clears the form for `onDone(ok)`.
+ */
+export function onNewPassword(form, send, { onInvalidToken, onDone }) {
+  passwordFeedback(
+    document.getElementById("password"),
+    document.getElementById("password-confirmation"),
+    document.getElementById("password-checklist"),
+  );
+  onSubmit(form, async ({ password, passwordConfirmation }) => {
+    const result = outcome(await send(password, passwordConfirmation));
+    if (result.failure) {
+      if (result.failure.code === "INVALID_TOKEN") {
+        onInvalidToken();
+        return;
+      }
+      showFailure(form, result.failure, {
+        WEAK_PASSWORD: "password",
+        PASSWORD_MISMATCH: "passwordConfirmation",
+      });
+      return;
+    }
+    form.reset();
+    onDone(result.ok);
+  });
 }
 
 /** A date and time in the reader's own words ("27 November 2026, 14:05"). */

@@ -2,7 +2,7 @@
 // sent, then a new password twice. The first step answers in the same words
 // whether or not an account uses the address.
 import { outcome, request } from "../api.js";
-import { announce, onSubmit, passwordFeedback, showFailure } from "../forms.js";
+import { announce, onNewPassword, onSubmit, showFailure } from "../forms.js";
 import { pageUrl, practiceSlug, startPage } from "../layout.js";
 
 const SECTIONS = ["ask", "enter-code", "choose", "done"];
@@ -71,29 +71,20 @@ if (page) {
   });
 
   const passwordForm = document.getElementById("new-password");
-  passwordFeedback(
-    document.getElementById("password"),
-    document.getElementById("password-confirmation"),
-    document.getElementById("password-checklist"),
-  );
-  onSubmit(passwordForm, async ({ password, passwordConfirmation }) => {
-    const data = await request("ResetPassword", { token, password, passwordConfirmation });
-    const result = outcome(data.resetPassword);
-    if (result.failure) {
-      if (result.failure.code === "INVALID_TOKEN") {
+  onNewPassword(
+    passwordForm,
+    async (password, passwordConfirmation) =>
+      (await request("ResetPassword", { token, password, passwordConfirmation })).resetPassword,
+    {
+      onInvalidToken: () => {
         // The 15 minutes after the code ran out: start again with a new code.
         show("ask");
         announce("That took too long and the code has expired. Please ask for a new code.");
-        return;
-      }
-      showFailure(passwordForm, result.failure, {
-        WEAK_PASSWORD: "password",
-        PASSWORD_MISMATCH: "passwordConfirmation",
-      });
-      return;
-    }
-    document.getElementById("done-email").textContent = result.ok.email;
-    passwordForm.reset();
-    show("done");
-  });
+      },
+      onDone: (ok) => {
+        document.getElementById("done-email").textContent = ok.email;
+        show("done");
+      },
+    },
+  );
 }

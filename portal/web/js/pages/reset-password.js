@@ -1,7 +1,7 @@
 // The link an ADMIN made (generateResetLink): a new password twice. A used,
 // replaced, expired or mangled link gets a page of its own.
-import { outcome, request } from "../api.js";
-import { announce, formatDateTime, onSubmit, passwordFeedback, showFailure } from "../forms.js";
+import { request } from "../api.js";
+import { announce, formatDateTime, onNewPassword } from "../forms.js";
 import { startPage } from "../layout.js";
 
 function show(id) {
@@ -36,29 +36,18 @@ if (page) {
     document.getElementById("username").value = link.email;
     document.getElementById("reset-expires").textContent = formatDateTime(link.expiresAt);
     const form = document.getElementById("new-password");
-    passwordFeedback(
-      document.getElementById("password"),
-      document.getElementById("password-confirmation"),
-      document.getElementById("password-checklist"),
+    onNewPassword(
+      form,
+      async (password, passwordConfirmation) =>
+        (await request("ResetPassword", { token, password, passwordConfirmation })).resetPassword,
+      {
+        onInvalidToken: () => show("unusable"),
+        onDone: (ok) => {
+          document.getElementById("done-email").textContent = ok.email;
+          show("done");
+        },
+      },
     );
-    onSubmit(form, async ({ password, passwordConfirmation }) => {
-      const data = await request("ResetPassword", { token, password, passwordConfirmation });
-      const result = outcome(data.resetPassword);
-      if (result.failure) {
-        if (result.failure.code === "INVALID_TOKEN") {
-          show("unusable");
-          return;
-        }
-        showFailure(form, result.failure, {
-          WEAK_PASSWORD: "password",
-          PASSWORD_MISMATCH: "passwordConfirmation",
-        });
-        return;
-      }
-      document.getElementById("done-email").textContent = result.ok.email;
-      form.reset();
-      show("done");
-    });
     show("choose");
   }
 }

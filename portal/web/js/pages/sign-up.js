@@ -1,6 +1,6 @@
 // The invitation link: what it is for, then a password twice and Create Account.
-import { outcome, request } from "../api.js";
-import { announce, formatDateTime, onSubmit, passwordFeedback, showFailure } from "../forms.js";
+import { request } from "../api.js";
+import { announce, formatDateTime, onNewPassword } from "../forms.js";
 import { pageUrl, startPage } from "../layout.js";
 
 const show = (id) => {
@@ -37,33 +37,23 @@ if (page) {
     );
     document.getElementById("username").value = invitation.email;
     const form = document.getElementById("create-account");
-    passwordFeedback(
-      document.getElementById("password"),
-      document.getElementById("password-confirmation"),
-      document.getElementById("password-checklist"),
+    onNewPassword(
+      form,
+      async (password, passwordConfirmation) =>
+        (await request("CreateAccount", { token, password, passwordConfirmation })).createAccount,
+      {
+        onInvalidToken: () => show("unusable"),
+        onDone: (ok) => {
+          document.getElementById("created-email").textContent = ok.email;
+          if (ok.patientId === null) {
+            // A staff invitation: staff sign in at their own page.
+            document.getElementById("continue-sign-in").href = pageUrl("staff/sign-in");
+          }
+          show("created");
+          document.querySelector("#created h1").focus();
+        },
+      },
     );
-    onSubmit(form, async ({ password, passwordConfirmation }) => {
-      const data = await request("CreateAccount", { token, password, passwordConfirmation });
-      const result = outcome(data.createAccount);
-      if (result.failure) {
-        if (result.failure.code === "INVALID_TOKEN") {
-          show("unusable");
-          return;
-        }
-        showFailure(form, result.failure, {
-          WEAK_PASSWORD: "password",
-          PASSWORD_MISMATCH: "passwordConfirmation",
-        });
-        return;
-      }
-      document.getElementById("created-email").textContent = result.ok.email;
-      if (result.ok.patientId === null) {
-        // A staff invitation: staff sign in at their own page.
-        document.getElementById("continue-sign-in").href = pageUrl("staff/sign-in");
-      }
-      show("created");
-      document.querySelector("#created h1").focus();
-    });
     show("create");
   }
 }
