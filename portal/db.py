@@ -243,32 +243,69 @@ class Sql:
 
 
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
-# One JSON object for a row: (key, column, constant) of each member.
-Rendering = Sequence[tuple[str, str | None, str | None]]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of a JSON object the database writes for a row: its key and
+    one of a column, a constant (a type name), a column written through
+    `encode` (the SQL of a value computed from it, such as a cursor), or an
+    object made of `members` of the same row."""
+
+    key: str
+    column: str | None = None
+    constant: str | None = None
+    encode: Callable[[str, str], str] | None = None
+    members: tuple[Member, ...] | None = None
+
+
+Rendering = tuple[Member, ...]
 
 
 def json_object(dialect: str, members: Rendering, columns: Sequence[str], table: str = "") -> str:
-    """SQL for the text of one JSON object made of the given columns (each in
-    `columns`) and constants, all names and constants checked to be plain
-    names, so nothing but known words reaches the statement."""
+    """SQL for the text of one JSON object made of the given members, all
+    names and constants checked to be plain names and columns to be among
+    `columns`, so nothing but known words reaches the statement."""
+    written = _json_members(dialect, members, columns, table)
+    return f"{written}::text" if dialect == "postgres" else written
+
+
+def _json_members(dialect: str, members: Rendering, columns: Sequence[str], table: str) -> str:
     parts = []
-    for key, column, constant in members:
-        if not _NAME.fullmatch(key):
-            raise ValueError(f"not a plain name: {key!r}")
-        if column is not None:
-            if column not in columns:
-                raise ValueError(f"not a column here: {column!r}")
-            parts += [f"'{key}'", f"{table}{column}"]
+    for member in members:
+        if not _NAME.fullmatch(member.key):
+            raise ValueError(f"not a plain name: {member.key!r}")
+        parts.append(f"'{member.key}'")
+        if member.members is not None:
+            parts.append(_json_members(dialect, member.members, columns, table))
+        elif member.column is not None:
+            if member.column not in columns:
+                raise ValueError(f"not a column here: {member.column!r}")
+            column = f"{table}{member.column}"
+            parts.append(member.encode(dialect, column) if member.encode else column)
         else:
+            constant = member.constant
             if constant is None or not _NAME.fullmatch(constant):
                 raise ValueError(f"not a plain name: {constant!r}")
-            parts += [
-                f"'{key}'",
-                f"'{constant}'::text" if dialect == "postgres" else f"'{constant}'",
-            ]
-    if dialect == "postgres":
-        return f"json_build_object({', '.join(parts)})::text"
-    return f"json_object({', '.join(parts)})"
+            parts.append(f"'{constant}'::text" if dialect == "postgres" else f"'{constant}'")
+    function = "json_build_object" if dialect == "postgres" else "json_object"
+    return f"{function}({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class RenderedList:
+    """A list of objects the database wrote as the text of one JSON array
+    (`alias` names the selection it wrote), with, for each input their
+    permissions decide on, that input of every object in order, as text
+    joined by commas (ids, which hold none)."""
+
+    alias: str
+    text: str
+    inputs: Mapping[str, str]
+
+    def column(self, name: str) -> list[str]:
+        joined = self.inputs[name]
+        return joined.split(",") if joined else []
 
 
 class Reader(Protocol):

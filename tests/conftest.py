@@ -303,9 +303,11 @@ class QueryCounter(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.count = 0
+        self.texts: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         self.count += 1
+        self.texts.append(str(record.msg))
 
 
 @pytest.fixture

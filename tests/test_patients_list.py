@@ -74,6 +74,64 @@ async def test_staff_see_their_practice_by_last_then_first_name_ignoring_case(
         assert page["pageInfo"]["hasNextPage"] is False
 
 
+EVERY_FIELD = """
+query EveryField($first: Int!) {
+  patients(first: $first) {
+    __typename
+    edges {
+      __typename
+      cursor
+      node { __typename id firstName lastName email phone dateOfBirth }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+async def test_names_with_quotes_backslashes_and_accents_come_back_exactly(
+    admin: GraphQLClient, practice: Practice, sql_queries: QueryCounter
+) -> None:
+    # On PostgreSQL the database writes the whole page as JSON: what it
+    # escapes must read back as what was stored.
+    odd = [
+        ('Zoë "Z" 🙂', "O'Brien\\Núñez", "zoe+tag@mail.example", "+1 (555) 010-0000"),
+        ("Łukasz", "Ärger", None, None),
+        ("Ann", "Lee", "ann@mail.example", None),
+    ]
+    for first, last, email, phone in odd:
+        await make(practice, first, last, email=email, phone=phone)
+    stored = {str(p.id): p for p in await Patient.all()}
+
+    page = (await admin.data(EVERY_FIELD, first=2))["patients"]
+
+    assert page["__typename"] == "PatientConnection"
+    assert len(page["edges"]) == 2
+    assert page["pageInfo"] == {
+        "hasNextPage": True,
+        "endCursor": page["edges"][-1]["cursor"],
+    }
+    for edge in page["edges"]:
+        node = edge["node"]
+        patient = stored[node["id"]]
+        assert edge["__typename"] == "PatientEdge"
+        assert base64.urlsafe_b64decode(edge["cursor"] + "==").decode() == f"patient:{patient.id}"
+        assert node == {
+            "__typename": "Patient",
+            "id": str(patient.id),
+            "firstName": patient.first_name,
+            "lastName": patient.last_name,
+            "email": patient.email,
+            "phone": patient.phone,
+            "dateOfBirth": "1990-05-17",
+        }
+    assert [e["node"]["lastName"] for e in page["edges"]] == ["Lee", "O'Brien\\Núñez"]
+    written_by_the_database = any("string_agg(item" in text for text in sql_queries.texts)
+    assert written_by_the_database == (
+        connections.get("default").capabilities.dialect == "postgres"
+    )
+
+
 async def test_patients_with_the_same_name_are_ordered_by_id(
     admin: GraphQLClient, practice: Practice
 ) -> None:

@@ -66,9 +66,10 @@ from graphql.utilities import value_from_ast
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 
-from graph.execution.specs import KEY, Batch, Compute, Mutate, NotCompiled, Root
+from graph.execution.specs import KEY, SAME_SOURCE, Batch, Compute, Mutate, NotCompiled, Root
 from graph.limits import shape_problem
 from graph.permissions import FieldPermission
+from portal.db import Member, Rendering
 from portal.settings import Settings
 
 # Sources read by key: rows from the database. Anything else by attribute.
@@ -129,9 +130,9 @@ class ObjectPlan:
     # Generated writers of this selection, by whether sources are read by key
     # and whether they write only its plain leaves (keeping places for the rest).
     builders: dict[tuple[bool, bool], Any] = field(default_factory=dict)
-    # When every field is a plain column leaf: (response key, column, constant)
-    # for the database to write the object as JSON text under `render_alias`.
-    render: tuple[tuple[str, str | None, str | None], ...] | None = None
+    # When every field is a leaf or an object the database can write from the
+    # row: the members of the JSON text it writes under `render_alias`.
+    render: Rendering | None = None
     render_alias: str = ""
 
     def child(self, *names: str) -> FieldPlan | None:
@@ -163,6 +164,15 @@ class ObjectPlan:
         if self.render is None:
             return self.keys()
         return {name for permission in self.permissions for name in permission.inputs}
+
+    def rendered_permissions(self) -> list[FieldPermission]:
+        """The permissions of this selection and of the objects written
+        within it: all a rendered list of it must be allowed."""
+        found = list(self.permissions)
+        for plan in self.fields:
+            if plan.spec is SAME_SOURCE and plan.object is not None:
+                found += plan.object.rendered_permissions()
+        return found
 
 
 @dataclass(eq=False)
@@ -540,23 +550,34 @@ class Planner:
         )
 
 
-def _render(
-    object_type: GraphQLObjectType, fields: list[FieldPlan]
-) -> tuple[tuple[str, str | None, str | None], ...] | None:
+def _render(object_type: GraphQLObjectType, fields: list[FieldPlan]) -> Rendering | None:
     """What the database needs to write this selection as JSON, or None when
-    some field is not a plain column leaf of a type it writes exactly."""
+    some field is neither a leaf it writes exactly (a column, or a value a
+    Compute spec gives in SQL) nor an object it writes from the same row."""
     if not fields or len(fields) > MAX_RENDERED_FIELDS:
         return None
-    render: list[tuple[str, str | None, str | None]] = []
+    render: list[Member] = []
     for plan in fields:
         if plan.kind == TYPENAME:
-            render.append((plan.key, None, object_type.name))
+            render.append(Member(plan.key, constant=object_type.name))
+            continue
+        if plan.is_list:
+            return None
+        if plan.spec is SAME_SOURCE and plan.object is not None:
+            if plan.object.render is None:
+                return None
+            render.append(Member(plan.key, members=plan.object.render))
             continue
         named = _named(plan.definition.type)
         writable = isinstance(named, GraphQLEnumType) or named.name in RENDERABLE
-        if plan.kind != ATTRIBUTE or plan.is_list or plan.object is not None or not writable:
+        if plan.object is not None or plan.possible is not None or not writable:
             return None
-        render.append((plan.key, plan.python_name, None))
+        if plan.kind == ATTRIBUTE:
+            render.append(Member(plan.key, column=plan.python_name))
+        elif isinstance(plan.spec, Compute) and plan.spec.sql and len(plan.spec.needs) == 1:
+            render.append(Member(plan.key, column=plan.spec.needs[0], encode=plan.spec.sql))
+        else:
+            return None
     return tuple(render)
 
 
@@ -664,9 +685,7 @@ def _named(output: Any) -> Any:
     return output
 
 
-def rendering(
-    selection: FieldPlan | None,
-) -> tuple[str, tuple[tuple[str, str | None, str | None], ...]] | None:
+def rendering(selection: FieldPlan | None) -> tuple[str, Rendering] | None:
     """What a root resolver asks the database to write as JSON for `selection`'s
     objects, when it can; their plan then passes that text on as it is."""
     plan = selection.object if selection is not None else None

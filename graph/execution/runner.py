@@ -36,7 +36,7 @@ from graph.execution.planner import (
     serialize_string,
 )
 from graph.execution.specs import SAME_SOURCE, Batch, Compute, Mutate, NotCompiled, Request
-from portal.db import DatabaseUnavailable
+from portal.db import DatabaseUnavailable, RenderedList
 
 Builder = Callable[[list[Any]], list[dict[str, Any]]]
 
@@ -108,6 +108,8 @@ async def _complete(
     field: FieldPlan, values: list[Any], request: Request, variables: VariableValues
 ) -> list[Any]:
     """The written value of `field` for each of `values`."""
+    if field.is_list and values and type(values[0]) is RenderedList:
+        return [_rendered_list(field, value, request) for value in values]
     if not field.is_list:
         return await _complete_items(field, values, field.nullable, request, variables)
     items: list[Any] = []
@@ -127,6 +129,18 @@ async def _complete(
             written.append(completed[start : start + len(value)])
             start += len(value)
     return written
+
+
+def _rendered_list(field: FieldPlan, value: Any, request: Request) -> Fragment:
+    """A list the database wrote whole, once its permissions allow every item."""
+    plan = field.object
+    if type(value) is not RenderedList or plan is None or value.alias != plan.render_alias:
+        raise NotCompiled("a list written for another selection")
+    viewer = request.viewer
+    for permission in plan.rendered_permissions():
+        if viewer is None or not permission.allows_page(viewer, value.column):
+            raise NotCompiled("refused")
+    return Fragment(value.text)
 
 
 async def _complete_items(

@@ -45,6 +45,9 @@ class Compute:
 
     fn: Callable[[Any], Any]
     needs: tuple[str, ...] = ()
+    # The same value in SQL, from (dialect, the SQL of its one `needs`
+    # column), so the database can write it (see portal.db.Member.encode).
+    sql: Callable[[str, str], str] | None = None
 
 
 @dataclass(frozen=True)

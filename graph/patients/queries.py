@@ -29,6 +29,7 @@ async def patients(
         )
     except BadInput as bad:
         raise BadUserInput(str(bad)) from None
+    assert isinstance(page.patients, list)  # rows: nothing here asked for a written page
     edges = [
         PatientEdge(cursor=service.encode_cursor(p["id"]), node=PatientType.from_row(p))
         for p in page.patients
@@ -57,6 +58,13 @@ async def patient(info: Info, id: strawberry.ID) -> PatientType | None:
 async def fetch_patients(request: Request, args: Mapping[str, Any], selection: FieldPlan) -> Any:
     assert request.viewer is not None  # the plan has decided IsStaff
     node = selection.child("edges", "node")
+    edges = selection.child("edges")
+    written = rendering(edges)
+    listing = None
+    if edges is not None and edges.object is not None and written is not None:
+        # The whole list written by the database (PostgreSQL), when it can.
+        inputs = {name for p in edges.object.rendered_permissions() for name in p.inputs}
+        listing = service.Listing(*written, inputs=tuple(sorted(inputs)))
     return await service.list_patients(
         request.viewer,
         search=args.get("search"),
@@ -66,6 +74,7 @@ async def fetch_patients(request: Request, args: Mapping[str, Any], selection: F
         columns={"id", *node.keys_beside_rendering()} if node is not None else {"id"},
         count=selection.child("totalCount") is not None,
         render=rendering(node),
+        listing=listing,
         reader=request.reader,
     )
 

@@ -14,7 +14,7 @@ from graph.execution.specs import SAME_SOURCE, Batch, Compute, Request, compiled
 from graph.permissions import IsAdminOfPatientPractice, IsStaffOrSelf
 from graph.portal.types import PatientPortal
 from models import Patient
-from portal.services.patients import PATIENT_COLUMNS, encode_cursor
+from portal.services.patients import PATIENT_COLUMNS, cursor_sql, encode_cursor
 from portal.services.portal_access import PortalState, portal_states
 
 PRIVATE = "Staff of the practice, or the patient themself."
@@ -81,7 +81,9 @@ class PageInfo:
 @strawberry.type
 class PatientEdge:
     cursor: str = strawberry.field(
-        metadata=compiled(Compute(lambda row: encode_cursor(row["id"]), needs=("id",)))
+        metadata=compiled(
+            Compute(lambda row: encode_cursor(row["id"]), needs=("id",), sql=cursor_sql)
+        )
     )
     node: PatientType = strawberry.field(metadata=compiled(SAME_SOURCE))
 

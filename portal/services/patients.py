@@ -23,6 +23,7 @@ from portal.db import (
     AS_DATETIME,
     AS_UUID,
     Reader,
+    RenderedList,
     Rendering,
     Row,
     Sql,
@@ -395,14 +396,36 @@ def _statement(text: str) -> Sql:
 
 @dataclass(frozen=True)
 class PatientPage:
-    patients: list[Row]
+    # The rows, or the page as the database wrote it when asked to (`listing`).
+    patients: list[Row] | RenderedList
     has_next_page: bool
     # None when it was not asked for.
     total_count: int | None
+    last_id: uuid.UUID | None
 
     @property
     def end_cursor(self) -> str | None:
-        return encode_cursor(self.patients[-1]["id"]) if self.patients else None
+        return encode_cursor(self.last_id) if self.last_id is not None else None
+
+
+def cursor_sql(dialect: str, column: str) -> str:
+    """`encode_cursor` of a patient id column, in PostgreSQL's words."""
+    if dialect != "postgres":
+        raise ValueError("cursors are written by PostgreSQL only")
+    # base64url without padding; the text is too short for encode()'s line breaks.
+    text = f"encode(convert_to('{CURSOR_KIND}:' || {column}::text, 'UTF8'), 'base64')"
+    return f"rtrim(translate({text}, '+/', '-_'), '=')"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A page the database writes whole as one JSON array (PostgreSQL only):
+    the members of each item, under `alias`, and the columns the items'
+    permissions decide on."""
+
+    alias: str
+    members: Rendering
+    inputs: tuple[str, ...]
 
 
 def _columns(wanted: Iterable[str], table: str = "") -> str:
@@ -433,6 +456,23 @@ def _written_select_list(
     return f"{listed}, {rendered} AS {alias}"
 
 
+@lru_cache(maxsize=512)
+def _listed_select_list(members: Rendering, inputs: tuple[str, ...]) -> Callable[[str], str]:
+    """The select list of a page written whole: each row's item, its id and
+    the permissions' inputs."""
+    for name in inputs:
+        if name not in PATIENT_COLUMNS:
+            raise ValueError(f"not a column here: {name!r}")
+
+    @lru_cache(maxsize=4)
+    def select_list(table: str) -> str:
+        item = json_object("postgres", members, PATIENT_COLUMNS, table)
+        extra = "".join(f", {table}{name}" for name in sorted(set(inputs) - {"id"}))
+        return f"{item} AS item, {table}id{extra}"
+
+    return select_list
+
+
 async def list_patients(
     viewer: Viewer,
     *,
@@ -442,13 +482,15 @@ async def list_patients(
     columns: Iterable[str] = PATIENT_COLUMNS,
     count: bool = True,
     render: tuple[str, Rendering] | None = None,
+    listing: Listing | None = None,
     reader: Reader | None = None,
 ) -> PatientPage:
     """One page of the practice's patients by last name, first name, then id,
     with the given columns (and `id`), and the number matching when `count`:
     one statement, whatever is asked (a second only for an empty page after a
     cursor). `render`: an alias and the members of a JSON object the database
-    writes for each row (see `portal.db.json_object`)."""
+    writes for each row (see `portal.db.json_object`); `listing`: on
+    PostgreSQL, the whole page written as one JSON array instead of rows."""
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise BadInput(f"`first` must be between 1 and {MAX_PAGE_SIZE}.")
     searched = bool(search and search.replace("\x00", "").strip())
@@ -470,6 +512,7 @@ async def list_patients(
                 columns=columns,
                 count=count,
                 render=render,
+                listing=listing,
                 reader=reader,
             )
     common: frozenset[str] = frozenset()
@@ -482,13 +525,16 @@ async def list_patients(
     if searched:
         assert search is not None
         query.matching(search)
-    selected = _select_list(reader.dialect, columns, render)
+    if listing is not None and reader.dialect == "postgres":
+        selected = _listed_select_list(listing.members, listing.inputs)
+    else:
+        selected, listing = _select_list(reader.dialect, columns, render), None
     counted_gram = None
     if searched and reader.dialect == "postgres" and viewer.is_staff:
         assert search is not None
         counted_gram = _counted_gram(search)
     return await _page(
-        reader, viewer, query, first, anchor, selected, count, searched, counted_gram
+        reader, viewer, query, first, anchor, selected, count, searched, counted_gram, listing
     )
 
 
@@ -502,6 +548,7 @@ async def _page(
     count: bool,
     searched: bool,
     counted_gram: str | None = None,
+    listing: Listing | None = None,
 ) -> PatientPage:
     matching, matching_args = query.sql, list(query.args)
     keyset = ""
@@ -545,6 +592,10 @@ async def _page(
             f" FROM patient WHERE {matching}{' AND ' + keyset if keyset else ''}"
             f" ORDER BY {ORDER} LIMIT {limit}"
         )
+    if listing is not None:
+        return await _written_page(
+            reader, viewer, query, text, (matching, matching_args), first, anchor, count, listing
+        )
     rows = await reader.fetch(_statement(text), *query.args)
     total: int | None = None
     if count:
@@ -552,7 +603,68 @@ async def _page(
     if not rows and anchor is not None:
         total = await _after_an_empty_page(reader, viewer, matching, matching_args, anchor, count)
     return PatientPage(
-        patients=list(rows[:first]), has_next_page=len(rows) > first, total_count=total
+        patients=list(rows[:first]),
+        has_next_page=len(rows) > first,
+        total_count=total,
+        last_id=rows[min(first, len(rows)) - 1]["id"] if rows else None,
+    )
+
+
+# Between the items of a written page (a line break is JSON's whitespace): no
+# item holds one (the database escapes those within strings and writes none
+# between members), so the item fetched only to tell that more follow is cut
+# at the last one.
+ITEM_BREAK = ",\n"
+
+
+@lru_cache(maxsize=256)
+def _written_page_text(rows_text: str, inputs: tuple[str, ...], count: bool) -> str:
+    # The rows come sorted and nothing is joined to them, so the aggregates
+    # take them in that order (PostgreSQL's documented way, "supplying the
+    # input values from a sorted subquery"), with no sort of their own.
+    return (
+        "SELECT '[' || coalesce(string_agg(item, E',\\n'), '') || ']' AS written,"
+        " count(*) AS fetched"
+        + "".join(f", string_agg({name}::text, ',') AS input_{name}" for name in inputs)
+        + (", max(total_count) AS total_count" if count else "")
+        + f" FROM ({rows_text}) AS fetched"
+    )
+
+
+async def _written_page(
+    reader: Reader,
+    viewer: Viewer,
+    query: _Where,
+    rows_text: str,
+    matching: tuple[str, list[Any]],
+    first: int,
+    anchor: uuid.UUID | None,
+    count: bool,
+    listing: Listing,
+) -> PatientPage:
+    """The page's rows (`rows_text`, one more than asked to tell whether
+    more follow) written by the database as one JSON array, in one row."""
+    # The ids always: the last one is the page's end cursor.
+    inputs = tuple(sorted({"id", *listing.inputs}))
+    text = _written_page_text(rows_text, inputs, count)
+    [row] = await reader.fetch(_statement(text), *query.args)
+    fetched = int(row["fetched"])
+    total: int | None = None
+    if count:
+        total = int(row["total_count"] or 0)
+    if not fetched and anchor is not None:
+        total = await _after_an_empty_page(reader, viewer, *matching, anchor, count)
+    items: str = row["written"]
+    columns = {name: row[f"input_{name}"] or "" for name in inputs}
+    if fetched > first:
+        items = items[: items.rindex(ITEM_BREAK)] + "]"
+        columns = {name: joined.rpartition(",")[0] for name, joined in columns.items()}
+    ids = columns["id"]
+    return PatientPage(
+        patients=RenderedList(alias=listing.alias, text=items, inputs=columns),
+        has_next_page=fetched > first,
+        total_count=total,
+        last_id=uuid.UUID(ids.rpartition(",")[2]) if ids else None,
     )
 
 
