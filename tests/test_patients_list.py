@@ -11,7 +11,7 @@ import pytest
 from tortoise import connections
 
 from models import Patient, Practice
-from portal.services.patients import common_short_terms
+from portal.services.patients import common_short_terms, cursor_sql, encode_cursor
 from tests import factories
 from tests.conftest import FrozenClock, GraphQLClient, QueryCounter
 
@@ -130,6 +130,21 @@ async def test_names_with_quotes_backslashes_and_accents_come_back_exactly(
     assert written_by_the_database == (
         connections.get("default").capabilities.dialect == "postgres"
     )
+
+
+async def test_the_database_writes_the_same_cursors_as_the_service() -> None:
+    client = connections.get("default")
+    if client.capabilities.dialect != "postgres":
+        pytest.skip("only PostgreSQL writes cursors")
+    ids = [uuid.uuid4() for _ in range(300)]
+
+    rows = await client.execute_query_dict(
+        f"SELECT id, {cursor_sql('postgres', 'id')} AS cursor"
+        " FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n) ORDER BY n",
+        [ids],
+    )
+
+    assert [row["cursor"] for row in rows] == [encode_cursor(i) for i in ids]
 
 
 async def test_patients_with_the_same_name_are_ordered_by_id(
