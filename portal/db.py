@@ -236,6 +236,9 @@ class Sql:
     text: str
     types: Mapping[str, Decoder] = field(default_factory=dict)
     sqlite: str | None = None
+    # Answers with exactly one row whatever it finds (an aggregate): another
+    # one-row read may be joined to it (see portal.services.sessions).
+    one_row: bool = False
     sqlite_text: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -396,6 +399,11 @@ def _together(statements: tuple[Sql, ...]) -> tuple[Sql, tuple[int, ...]]:
     # The statements are kept with it, so their identities stay theirs.
     _combined[key] = (statements, combined, tuple(counts))
     return combined, tuple(counts)
+
+
+def shifted(text: str, offset: int) -> str:
+    """A statement's text with its placeholders moved `offset` places on."""
+    return _PLACEHOLDER.sub(_shifted_by(offset), text)
 
 
 def _shifted_by(offset: int) -> Callable[[re.Match[str]], str]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import strawberry
@@ -10,6 +11,7 @@ from graph.errors import BadUserInput
 from graph.execution.planner import FieldPlan, rendering
 from graph.execution.specs import Request
 from graph.patients.types import PageInfo, PatientConnection, PatientEdge, PatientType
+from portal.db import Rendering
 from portal.services import patients as service
 from portal.services.access import find_visible_patient, parse_id
 from portal.services.errors import BadInput
@@ -57,6 +59,25 @@ async def patient(info: Info, id: strawberry.ID) -> PatientType | None:
 
 async def fetch_patients(request: Request, args: Mapping[str, Any], selection: FieldPlan) -> Any:
     assert request.viewer is not None  # the plan has decided IsStaff
+    columns, count, render, listing = _page_asked(selection)
+    return await service.list_patients(
+        request.viewer,
+        search=args.get("search"),
+        first=args["first"],
+        after=args.get("after"),
+        columns=columns,
+        count=count,
+        render=render,
+        listing=listing,
+        reader=request.reader,
+    )
+
+
+@lru_cache(maxsize=1024)
+def _page_asked(
+    selection: FieldPlan,
+) -> tuple[frozenset[str], bool, tuple[str, Rendering] | None, service.Listing | None]:
+    """What a plan's selection asks of a page, worked out once per plan."""
     node = selection.child("edges", "node")
     edges = selection.child("edges")
     written = rendering(edges)
@@ -65,17 +86,12 @@ async def fetch_patients(request: Request, args: Mapping[str, Any], selection: F
         # The whole list written by the database (PostgreSQL), when it can.
         inputs = {name for p in edges.object.rendered_permissions() for name in p.inputs}
         listing = service.Listing(*written, inputs=tuple(sorted(inputs)))
-    return await service.list_patients(
-        request.viewer,
-        search=args.get("search"),
-        first=args["first"],
-        after=args.get("after"),
+    return (
         # The id for cursors; the rest the database writes as JSON when it can.
-        columns={"id", *node.keys_beside_rendering()} if node is not None else {"id"},
-        count=selection.child("totalCount") is not None,
-        render=rendering(node),
-        listing=listing,
-        reader=request.reader,
+        frozenset({"id", *node.keys_beside_rendering()} if node is not None else {"id"}),
+        selection.child("totalCount") is not None,
+        rendering(node),
+        listing,
     )
 
 

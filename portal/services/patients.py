@@ -389,9 +389,9 @@ class _Where:
 
 
 @lru_cache(maxsize=256)
-def _statement(text: str) -> Sql:
+def _statement(text: str, one_row: bool = False) -> Sql:
     # One Sql per text: asyncpg prepares each text once per connection.
-    return Sql(text, types=PATIENT_TYPES)
+    return Sql(text, types=PATIENT_TYPES, one_row=one_row)
 
 
 @dataclass(frozen=True)
@@ -418,7 +418,7 @@ def cursor_sql(dialect: str, column: str) -> str:
     return f"rtrim(replace(replace({text}, '+', '-'), '/', '_'), '=')"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # known by identity: plans keep theirs
 class Listing:
     """A page the database writes whole as one JSON array (PostgreSQL only):
     the members of each item, under `alias`, and the columns the items'
@@ -458,17 +458,17 @@ def _written_select_list(
 
 
 @lru_cache(maxsize=512)
-def _listed_select_list(members: Rendering, inputs: tuple[str, ...]) -> Callable[[str], str]:
+def _listed_select_list(listing: Listing) -> Callable[[str], str]:
     """The select list of a page written whole: each row's item, its id and
     the permissions' inputs."""
-    for name in inputs:
+    for name in listing.inputs:
         if name not in PATIENT_COLUMNS:
             raise ValueError(f"not a column here: {name!r}")
 
     @lru_cache(maxsize=4)
     def select_list(table: str) -> str:
-        item = json_object("postgres", members, PATIENT_COLUMNS, table)
-        extra = "".join(f", {table}{name}" for name in sorted(set(inputs) - {"id"}))
+        item = json_object("postgres", listing.members, PATIENT_COLUMNS, table)
+        extra = "".join(f", {table}{name}" for name in sorted(set(listing.inputs) - {"id"}))
         return f"{item} AS item, {table}id{extra}"
 
     return select_list
@@ -527,7 +527,7 @@ async def list_patients(
         assert search is not None
         query.matching(search)
     if listing is not None and reader.dialect == "postgres":
-        selected = _listed_select_list(listing.members, listing.inputs)
+        selected = _listed_select_list(listing)
     else:
         selected, listing = _select_list(reader.dialect, columns, render), None
     counted_gram = None
@@ -562,7 +562,11 @@ async def _page(
         keyset = (
             f"(practice_id, {ORDER}) > (SELECT practice_id, {ORDER} FROM patient WHERE {bound.sql})"
         )
-    limit = query.arg(first + 1)
+    # A parameter as LIMIT keeps PostgreSQL planning the statement anew on
+    # every run (its generic plan cannot know the row count); the page size
+    # is a checked integer, written in. Searches keep their custom plans,
+    # fitted to each search's words.
+    limit = query.arg(first + 1) if searched else str(int(first) + 1)
     if searched and reader.dialect == "postgres" and query.indexed:
         # The trigram indexes find the matches; only their sort keys are
         # sorted, and only one page of rows is read in full.
@@ -648,7 +652,7 @@ async def _written_page(
     # The ids always: the last one is the page's end cursor.
     inputs = tuple(sorted({"id", *listing.inputs}))
     text = _written_page_text(rows_text, inputs, count)
-    [row] = await reader.fetch(_statement(text), *query.args)
+    [row] = await reader.fetch(_statement(text, one_row=True), *query.args)
     fetched = int(row["fetched"])
     total: int | None = None
     if count:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from models import Account, AuditAction, Role, Session
 from portal import clock
-from portal.db import AS_DATETIME, AS_UUID, Reader, Sql, Write, reading
+from portal.db import AS_DATETIME, AS_UUID, Reader, Row, Sql, Write, reading, shifted
 from portal.request_context import user_agent
 from portal.services import audit
 from portal.services.access import Viewer
@@ -120,25 +122,155 @@ async def viewer_for_token(
         async with reading() as reader:
             return await viewer_for_token(token, settings, reader)
     now = clock.now()
-    rows = await reader.fetch(
-        VIEWER_BY_TOKEN,
-        keyed_hash(settings.secret_key, SESSION_PURPOSE, token),
-        now,
-        now - _idle(settings),
-    )
+    token_hash = token_key(token, settings)
+    rows = await reader.fetch(VIEWER_BY_TOKEN, token_hash, now, now - _idle(settings))
     if not rows:
+        _remember(token_hash, None)
         return None
     row = rows[0]
     if now - row["last_seen_at"] >= TOUCH_INTERVAL:
         await reader.execute(TOUCH, now, row["session_id"])
+    viewer = _viewer_of(row)
+    _remember(token_hash, viewer)
+    return viewer
+
+
+# --- the viewer checked within a request's first statement ------------------
+
+# The viewer each recent token was found to be, by the token's keyed hash: a
+# guess to plan a request with, never an answer. Bounded; forgotten whole
+# when full (it refills at one statement per token).
+_recent_viewers: dict[str, Viewer] = {}
+RECENT_VIEWERS_KEPT = 10_000
+_VIEWER_COLUMNS = (
+    "session_id",
+    "last_seen_at",
+    "account_id",
+    "practice_id",
+    "role",
+    "patient_id",
+    "second_factor_missing",
+)
+
+
+def _viewer_of(row: Any, prefix: str = "") -> Viewer:
     return Viewer(
-        account_id=row["account_id"],
-        practice_id=row["practice_id"],
-        role=Role(row["role"]),
-        patient_id=row["patient_id"],
-        session_id=row["session_id"],
-        second_factor_missing=bool(row["second_factor_missing"]),
+        account_id=row[f"{prefix}account_id"],
+        practice_id=row[f"{prefix}practice_id"],
+        role=Role(row[f"{prefix}role"]),
+        patient_id=row[f"{prefix}patient_id"],
+        session_id=row[f"{prefix}session_id"],
+        second_factor_missing=bool(row[f"{prefix}second_factor_missing"]),
     )
+
+
+def _remember(token_hash: str, viewer: Viewer | None) -> None:
+    if viewer is None:
+        _recent_viewers.pop(token_hash, None)
+        return
+    if len(_recent_viewers) >= RECENT_VIEWERS_KEPT:
+        _recent_viewers.clear()
+    _recent_viewers[token_hash] = viewer
+
+
+def token_key(token: str, settings: Settings) -> str:
+    """How a session's token is known to the database (and nowhere else)."""
+    return keyed_hash(settings.secret_key, SESSION_PURPOSE, token)
+
+
+def recent_viewer(token_hash: str) -> Viewer | None:
+    """Who the session of this `token_key` was found to be lately, in this
+    process: a guess for a `Vouching` reader to check, not a sign-in."""
+    return _recent_viewers.get(token_hash)
+
+
+class ViewerChanged(Exception):  # noqa: N818 - an outcome, not a bug
+    """The session is not what the request was planned for (ended, expired,
+    or its account changed): nothing read may be answered. `viewer` is who
+    it is now (None: nobody)."""
+
+    def __init__(self, viewer: Viewer | None) -> None:
+        super().__init__("the viewer changed")
+        self.viewer = viewer
+
+
+class Vouching:
+    """A Reader for a request planned for a guessed viewer (`recent_viewer`).
+    The session is looked up again within the request's first statement when
+    that statement answers with one row (PostgreSQL: a join, one snapshot, one
+    round trip), else by a statement of its own before it; ViewerChanged when
+    it is not the guess, before anything read reaches the caller."""
+
+    def __init__(self, reader: Reader, token_hash: str, guess: Viewer, settings: Settings) -> None:
+        self.reader = reader
+        self.dialect = reader.dialect
+        self.guess = guess
+        self.settings = settings
+        self.token_hash = token_hash
+        self.checked = False
+        # Who the session is, once checked.
+        self.found: Viewer | None = None
+
+    def _lookup_args(self) -> tuple[Any, ...]:
+        now = clock.now()
+        return (self.token_hash, now, now - _idle(self.settings))
+
+    async def _confirm(self, found: Viewer | None, last_seen_at: datetime | None) -> None:
+        self.checked, self.found = True, found
+        _remember(self.token_hash, found)
+        if found != self.guess:
+            raise ViewerChanged(found)
+        assert found is not None and last_seen_at is not None
+        if clock.now() - last_seen_at >= TOUCH_INTERVAL:
+            await self.reader.execute(TOUCH, clock.now(), found.session_id)
+
+    async def confirm(self) -> None:
+        """Checks the session now unless a statement of this request did."""
+        if self.checked:
+            return
+        rows = await self.reader.fetch(VIEWER_BY_TOKEN, *self._lookup_args())
+        row = rows[0] if rows else None
+        await self._confirm(_viewer_of(row) if row else None, row["last_seen_at"] if row else None)
+
+    async def fetch(self, sql: Sql, *args: Any) -> Sequence[Row]:
+        if self.checked:
+            return await self.reader.fetch(sql, *args)
+        if not sql.one_row or self.dialect != "postgres":
+            await self.confirm()
+            return await self.reader.fetch(sql, *args)
+        rows = await self.reader.fetch(_with_viewer(sql, len(args)), *args, *self._lookup_args())
+        row = rows[0] if rows else None
+        await self._confirm(
+            _viewer_of(row, "viewer_") if row else None,
+            row["viewer_last_seen_at"] if row else None,
+        )
+        return rows
+
+    async def execute(self, sql: Sql, *args: Any) -> int:
+        await self.confirm()
+        return await self.reader.execute(sql, *args)
+
+
+_joined: dict[tuple[str, int], Sql] = {}
+
+
+def _with_viewer(sql: Sql, arguments: int) -> Sql:
+    """`sql` (one row, `arguments` placeholders) joined to the session
+    lookup: no row when the session is not valid, else the viewer's columns
+    (prefixed `viewer_`) beside the statement's."""
+    key = (sql.text, arguments)
+    joined = _joined.get(key)
+    if joined is None:
+        if len(_joined) >= 512:
+            _joined.clear()
+        names = ", ".join(f"viewer_{name}" for name in _VIEWER_COLUMNS)
+        lookup = shifted(VIEWER_BY_TOKEN.text, arguments)
+        joined = Sql(
+            f"SELECT * FROM ({lookup}) AS viewer({names})"  # noqa: S608 - our own statements
+            f" CROSS JOIN LATERAL ({sql.text}) AS asked"
+        )
+        _joined[key] = joined
+    return joined
 
 
 async def logout(viewer: Viewer) -> bool:
