@@ -40,6 +40,9 @@ import asyncpg
 import httpx
 from argon2 import PasswordHasher
 
+from graph.execution.planner import FieldPlan, Planner
+from graph.patients.queries import page_asked
+from graph.schema import build_schema
 from models import Role
 from portal.services.access import Viewer
 from portal.services.patients import COMMON_GRAMS, list_patients
@@ -340,6 +343,14 @@ def verifies_per_second(settings: Settings, core: int | None, seconds: float) ->
 # --- search's raw baseline ----------------------------------------------------
 
 
+class Recorded(Exception):  # noqa: N818 - a signal
+    """The page's statement, caught on its way to the database."""
+
+    def __init__(self, text: str, args: tuple[Any, ...]) -> None:
+        super().__init__(text)
+        self.text, self.args = text, args
+
+
 class Recorder:
     """A Reader that keeps the statement the service would send for a page
     (and reads the search statistics that choose it for real)."""
@@ -348,42 +359,66 @@ class Recorder:
 
     def __init__(self, connection: asyncpg.Connection) -> None:
         self.connection = connection
-        self.statements: list[tuple[str, tuple[Any, ...]]] = []
 
     async def fetch(self, sql: Any, *args: Any) -> list[Any]:
         if sql is COMMON_GRAMS:
             return list(await self.connection.fetch(sql.text, *args))
-        self.statements.append((sql.text, args))
-        return []
+        raise Recorded(sql.text, args)
 
     async def execute(self, sql: Any, *args: Any) -> int:
         raise AssertionError("a search writes nothing")
 
 
+def search_selection(settings: Settings) -> FieldPlan:
+    """SEARCH as the service plans it: what it asks of a page."""
+    planner = Planner(build_schema(settings)._schema, settings)  # type: ignore[attr-defined]
+    prepared = planner.prepare(SEARCH)
+    assert prepared is not None
+    operation = prepared.operation(None)
+    assert operation is not None
+    variables = planner.variables(prepared, operation, {"s": "x"})
+    assert variables is not None
+    plan = planner.plan(prepared, operation, variables)
+    assert plan is not None
+    return plan.root.fields[0]
+
+
 async def statement_of(
-    connection: asyncpg.Connection, practice_id: uuid.UUID, search: str | None
+    connection: asyncpg.Connection,
+    practice_id: uuid.UUID,
+    search: str | None,
+    selection: FieldPlan,
 ) -> tuple[str, tuple[Any, ...]]:
+    """The very statement the service sends for this search (the session
+    lookup it joins to it aside)."""
     viewer = Viewer(uuid.uuid4(), practice_id, Role.ADMIN, None, uuid.uuid4())
-    recorder = Recorder(connection)
-    await list_patients(
-        viewer,
-        search=search,
-        first=25,
-        after=None,
-        columns=("id", "first_name", "last_name", "email"),
-        reader=recorder,
-    )
-    return recorder.statements[0]
+    columns, count, render, listing = page_asked(selection)
+    try:
+        await list_patients(
+            viewer,
+            search=search,
+            first=25,
+            after=None,
+            columns=columns,
+            count=count,
+            render=render,
+            listing=listing,
+            reader=Recorder(connection),
+        )
+    except Recorded as recorded:
+        return recorded.text, recorded.args
+    raise AssertionError("no statement was sent")
 
 
 async def search_figures(
-    client: httpx.AsyncClient, url: str, token: str, practice_id: uuid.UUID
+    client: httpx.AsyncClient, url: str, token: str, practice_id: uuid.UUID, settings: Settings
 ) -> list[tuple[str, int, float, float]]:
     connection = await asyncpg.connect(DATABASE_URL)
     figures = []
+    selection = search_selection(settings)
     try:
         for label, search in SEARCHES.items():
-            text, args = await statement_of(connection, practice_id, search)
+            text, args = await statement_of(connection, practice_id, search, selection)
             rows = await connection.fetch(text, *args)
             api, raw = [], []
             for _ in range(5):  # warm both: plans, caches
@@ -391,7 +426,7 @@ async def search_figures(
             for _ in range(40):
                 api.append(await timed(post(client, url, SEARCH, token, s=search)))
                 raw.append(await timed(connection.fetch(text, *args)))
-            total = int(rows[0]["total_count"]) if rows else 0
+            total = int(rows[0]["total_count"] or 0) if rows else 0
             figures.append((label, total, statistics.median(api), statistics.median(raw)))
     finally:
         await connection.close()
@@ -445,7 +480,7 @@ async def main() -> None:
             storm = asyncio.create_task(sign_in_storm(client, service.url, STORM_CLIENTS, SECONDS))
             busy = await probe(client, service.url, token, SECONDS - 1)
             await storm
-            searches = await search_figures(client, service.url, token, practice_id)
+            searches = await search_figures(client, service.url, token, practice_id, settings)
     finally:
         service.stop()
 

@@ -59,7 +59,7 @@ async def patient(info: Info, id: strawberry.ID) -> PatientType | None:
 
 async def fetch_patients(request: Request, args: Mapping[str, Any], selection: FieldPlan) -> Any:
     assert request.viewer is not None  # the plan has decided IsStaff
-    columns, count, render, listing = _page_asked(selection)
+    columns, count, render, listing = page_asked(selection)
     return await service.list_patients(
         request.viewer,
         search=args.get("search"),
@@ -74,10 +74,11 @@ async def fetch_patients(request: Request, args: Mapping[str, Any], selection: F
 
 
 @lru_cache(maxsize=1024)
-def _page_asked(
+def page_asked(
     selection: FieldPlan,
 ) -> tuple[frozenset[str], bool, tuple[str, Rendering] | None, service.Listing | None]:
-    """What a plan's selection asks of a page, worked out once per plan."""
+    """What a plan's selection asks of a page (`list_patients`' columns,
+    count, render and listing), worked out once per plan."""
     node = selection.child("edges", "node")
     edges = selection.child("edges")
     written = rendering(edges)
