@@ -271,30 +271,30 @@ class GraphQLEndpoint:
         guess = recent_viewer(token_hash) if token else None
         state = scope.setdefault("state", {})
         async with reading() as reader:
+            vouching = None
             if guess is None or reader.dialect != "postgres":
                 viewer = await viewer_for_token(token, self.settings, reader)
                 state["viewer"] = viewer
-                if second_factor.refused(viewer, prepared.document, name):
-                    return None  # the standard executor words the refusal
-                try:
-                    data = await run(plan, coerced, ExecutionRequest(viewer, reader, self.settings))
-                except NotCompiled:
-                    return None
-                return 200, orjson.dumps({"data": data}), []
-            # Planned for who the token was lately; the session is checked
-            # within the first statement, and nothing is answered unless it
-            # is still that viewer.
-            if second_factor.refused(guess, prepared.document, name):
-                return None
-            vouching = Vouching(reader, token_hash, guess, self.settings)
+            else:
+                # Planned for who the token was lately; the session is checked
+                # within the first statement, and nothing is answered unless
+                # it is still that viewer.
+                viewer = guess
+                vouching = Vouching(reader, token_hash, guess, self.settings)
+            if second_factor.refused(viewer, prepared.document, name):
+                return None  # the standard executor words the refusal
             try:
-                data = await run(plan, coerced, ExecutionRequest(guess, vouching, self.settings))
-                await vouching.confirm()
+                data = await run(
+                    plan, coerced, ExecutionRequest(viewer, vouching or reader, self.settings)
+                )
+                if vouching is not None:
+                    await vouching.confirm()
             except (NotCompiled, ViewerChanged):
-                if vouching.checked:
+                if vouching is not None and vouching.checked:
                     state["viewer"] = vouching.found  # no need to look again
                 return None
-            state["viewer"] = guess
+            if vouching is not None:
+                state["viewer"] = viewer
         return 200, orjson.dumps({"data": data}), []
 
     async def mutate(
