@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from argon2 import PasswordHasher
 
 from portal.services import passwords
 from portal.settings import Settings
@@ -46,3 +47,21 @@ async def test_hashing_threads_run_below_the_event_loop(
 
     assert hashing_niceness == min(niceness_of_this_thread() + 10, 19)
     assert await passwords.verify_password(await passwords.hash_password("x" * 12), "x" * 12)
+
+
+async def test_only_hashes_made_otherwise_than_the_service_makes_them_are_rehashed() -> None:
+    own = await passwords.hash_password("copper-lantern-meadow-2047")
+    current = passwords._current().hasher
+    other_cost = PasswordHasher(
+        time_cost=current.time_cost + 1, memory_cost=current.memory_cost, parallelism=1
+    )
+    shorter_salt = PasswordHasher(
+        time_cost=current.time_cost,
+        memory_cost=current.memory_cost,
+        parallelism=current.parallelism,
+        salt_len=8,
+    )
+
+    assert not passwords.needs_rehash(own)
+    assert passwords.needs_rehash(other_cost.hash("copper-lantern-meadow-2047"))
+    assert passwords.needs_rehash(shorter_salt.hash("copper-lantern-meadow-2047"))

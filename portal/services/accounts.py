@@ -109,11 +109,13 @@ def _account_of(row: Row | None) -> tuple[uuid.UUID | None, Account | None]:
         return None, None
     if row["account_id"] is None:
         return row["practice_id"], None
-    account = Account(
+    # As Tortoise makes the rows it reads itself (columns already of their
+    # types); a model built through __init__ checks every field again.
+    account = Account._init_from_db(
         id=row["account_id"],
         practice_id=row["practice_id"],
         email=row["email"],
-        role=Role(row["role"]),
+        role=row["role"],
         patient_id=row["patient_id"],
         password_hash=row["password_hash"],
         disabled_at=row["disabled_at"],

@@ -42,6 +42,10 @@ class PasswordHashing:
     hasher: PasswordHasher
     pool: ThreadPoolExecutor
     dummy_hash: str
+    # A hash spelled as this hasher spells its own (parameters, then salt and
+    # digest of the same lengths) has its parameters: no rehash.
+    own_parameters: str
+    own_lengths: tuple[int, int]
 
 
 _hashing: PasswordHashing | None = None
@@ -57,6 +61,9 @@ def configure(settings: Settings) -> None:
         memory_cost=settings.argon2_memory_kib,
         parallelism=settings.argon2_parallelism,
     )
+    # Made at start-up, so even the first unknown email costs one verify.
+    dummy_hash = hasher.hash(secrets.token_urlsafe(16))
+    parameters, salt, digest = dummy_hash.rsplit("$", 2)
     _hashing = PasswordHashing(
         hasher=hasher,
         pool=ThreadPoolExecutor(
@@ -64,8 +71,9 @@ def configure(settings: Settings) -> None:
             thread_name_prefix="password",
             initializer=_yield_to_the_event_loop,
         ),
-        # Made at start-up, so even the first unknown email costs one verify.
-        dummy_hash=hasher.hash(secrets.token_urlsafe(16)),
+        dummy_hash=dummy_hash,
+        own_parameters=parameters,
+        own_lengths=(len(salt), len(digest)),
     )
 
 
@@ -139,7 +147,13 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 def needs_rehash(password_hash: str) -> bool:
-    return _current().hasher.check_needs_rehash(password_hash)
+    hashing = _current()
+    parameters, _, rest = password_hash.rpartition("$")
+    parameters, _, salt = parameters.rpartition("$")
+    # Every sign-in asks; argon2's own check parses the whole hash.
+    if parameters == hashing.own_parameters and (len(salt), len(rest)) == hashing.own_lengths:
+        return False
+    return hashing.hasher.check_needs_rehash(password_hash)
 
 
 async def check_policy(password: str, context: Iterable[str | None]) -> str:

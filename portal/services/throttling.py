@@ -15,6 +15,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from ipaddress import ip_address, ip_network
 
 from portal import clock
@@ -289,6 +290,8 @@ def settle_sign_in(streak: str, window_key: str) -> Write:
 # --- fixed windows ---
 
 
+# Every sign-in asks; clients come back from the same few addresses.
+@lru_cache(maxsize=4096)
 def address_block(address: str) -> str:
     """What a per-address limit counts: the address, or for IPv6 its /64,
     since one client commonly holds a whole /64."""
