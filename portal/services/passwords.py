@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import queue
 import secrets
 import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -40,7 +40,7 @@ T = TypeVar("T")
 @dataclass
 class PasswordHashing:
     hasher: PasswordHasher
-    pool: ThreadPoolExecutor
+    pool: HashingThreads
     dummy_hash: str
     # A hash spelled as this hasher spells its own (parameters, then salt and
     # digest of the same lengths) has its parameters: no rehash.
@@ -55,7 +55,7 @@ def configure(settings: Settings) -> None:
     """Sets the argon2 parameters and the size of the thread pool."""
     global _hashing
     if _hashing is not None:
-        _hashing.pool.shutdown(wait=False)
+        _hashing.pool.shutdown()
     hasher = PasswordHasher(
         time_cost=settings.argon2_time_cost,
         memory_cost=settings.argon2_memory_kib,
@@ -66,11 +66,7 @@ def configure(settings: Settings) -> None:
     parameters, salt, digest = dummy_hash.rsplit("$", 2)
     _hashing = PasswordHashing(
         hasher=hasher,
-        pool=ThreadPoolExecutor(
-            max_workers=settings.password_hash_threads or usable_cores(),
-            thread_name_prefix="password",
-            initializer=_yield_to_the_event_loop,
-        ),
+        pool=HashingThreads(settings.password_hash_threads or usable_cores()),
         dummy_hash=dummy_hash,
         own_parameters=parameters,
         own_lengths=(len(salt), len(digest)),
@@ -99,6 +95,68 @@ def _yield_to_the_event_loop() -> None:
         os.setpriority(os.PRIO_PROCESS, thread, min(niceness, NICEST))
 
 
+class HashingThreads:
+    """The threads that hash, beside the event loop, taking jobs in turn.
+
+    Not a ThreadPoolExecutor: a job here settles its asyncio future itself,
+    with no concurrent.futures.Future (and its locks and callbacks) between.
+    While a core hashes, the event loop's share of it is what a sign-in costs
+    beyond the hash, and the hop to a thread and back was a good part of it.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"password-{number}", daemon=True)
+            for number in range(size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _serve(self) -> None:
+        _yield_to_the_event_loop()
+        while (job := self._jobs.get()) is not None:
+            job()
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """`work()` on one of the threads; its result, or what it raised."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+
+        def job() -> None:
+            try:
+                result = work()
+            except BaseException as problem:  # handed to the awaiting task
+                _hand_back(loop, _fail, done, problem)
+            else:
+                _hand_back(loop, _succeed, done, result)
+
+        self._jobs.put(job)
+        return await done
+
+    def shutdown(self) -> None:
+        """The threads finish the jobs already queued, then end."""
+        for _ in self._threads:
+            self._jobs.put(None)
+
+
+def _hand_back(loop: asyncio.AbstractEventLoop, settle: Callable[..., None], *args: Any) -> None:
+    # A loop closed since (a test's, at its end) has nobody waiting.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(settle, *args)
+
+
+def _succeed(done: asyncio.Future[T], result: T) -> None:
+    if not done.done():  # the request may have been cancelled meanwhile
+        done.set_result(result)
+
+
+def _fail(done: asyncio.Future[Any], problem: BaseException) -> None:
+    if not done.done():
+        done.set_exception(problem)
+
+
 def _current() -> PasswordHashing:
     if _hashing is None:
         raise RuntimeError("passwords.configure(settings) was not called")
@@ -106,7 +164,7 @@ def _current() -> PasswordHashing:
 
 
 async def _in_pool(work: Callable[[], T]) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_current().pool, work)
+    return await _current().pool.run(work)
 
 
 HASH_SECONDS = metrics.PASSWORD_HASH_SECONDS.labels("hash")
