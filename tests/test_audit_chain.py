@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
 import sys
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tortoise.connection import connections
 from tortoise.exceptions import OperationalError, TransactionManagementError
 
@@ -352,3 +355,29 @@ async def test_writers_and_sealers_in_several_processes_make_one_valid_chain(
         assert [row.seq for row in await rows(place)] == list(range(1, 46))
     verification = await audit_chain.verify()
     assert verification.intact, problems(verification)
+
+
+@given(
+    st.lists(
+        st.one_of(st.none(), st.text(), st.integers(), st.booleans(), st.floats(allow_nan=False))
+    )
+)
+def test_what_a_mac_covers_is_spelled_as_json_dumps_spells_it(parts: list[object]) -> None:
+    # Rows sealed by earlier versions must verify: not one byte may differ.
+    assert (
+        audit_chain.canonical_json(parts)
+        == json.dumps(parts, separators=(",", ":"), ensure_ascii=True).encode()
+    )
+
+
+@given(st.datetimes(timezones=st.one_of(st.none(), st.timezones())))
+def test_a_moment_a_mac_covers_is_spelled_as_before(moment: datetime) -> None:
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    try:
+        in_utc = aware.astimezone(UTC)
+    except OverflowError:  # beyond year 1 or 9999 in UTC: no row holds one
+        return
+
+    assert audit_chain.content(
+        {**dict.fromkeys(audit_chain.CONTENT_COLUMNS), "occurred_at": moment}
+    )[audit_chain.CONTENT_COLUMNS.index("occurred_at")] == in_utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
