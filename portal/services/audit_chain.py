@@ -17,7 +17,6 @@ process: the database cannot forge a row, a link or a head.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import uuid
@@ -30,6 +29,7 @@ from tortoise.transactions import in_transaction
 
 from portal import clock
 from portal.db import AS_DATETIME, AS_UUID, Reader, Row, Sql, reading
+from portal.services.tokens import hmac_sha256
 from portal.settings import Settings
 
 NO_PRACTICE = "-"  # the chain of events that concern no practice
@@ -92,17 +92,9 @@ def keys() -> Keys:
 
 
 def _mac(key: bytes, parts: Sequence[object]) -> str:
-    keyed = _keyed.get(key)
-    if keyed is None:
-        keyed = _keyed.setdefault(key, hmac.new(key, digestmod=hashlib.sha256))
-    mac = keyed.copy()
-    mac.update(canonical_json(parts))
-    return mac.hexdigest()
+    return hmac_sha256(key, canonical_json(parts))
 
 
-# A MAC per row written, so each key's HMAC state is set up once (a copy
-# of it costs less than keying anew).
-_keyed: dict[bytes, hmac.HMAC] = {}
 _ascii_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 

@@ -16,16 +16,19 @@ def new_token() -> str:
 def keyed_hash(secret_key: str, purpose: str, token: str) -> str:
     """HMAC-SHA256 of the token, bound to its purpose so a session token can
     never be replayed as, say, a reset token."""
-    keyed = _keyed.get(secret_key)
+    return hmac_sha256(secret_key.encode(), f"{purpose}:{token}".encode())
+
+
+def hmac_sha256(key: bytes, message: bytes) -> str:
+    """HMAC-SHA256 in hex. Requests take several (a session's, a throttle's,
+    an audit row's), under a handful of server keys: each key's HMAC state is
+    set up once, and a copy of it costs less than keying anew."""
+    keyed = _keyed.get(key)
     if keyed is None:
-        keyed = _keyed.setdefault(
-            secret_key, hmac.new(secret_key.encode(), digestmod=hashlib.sha256)
-        )
+        keyed = _keyed.setdefault(key, hmac.new(key, digestmod=hashlib.sha256))
     mac = keyed.copy()
-    mac.update(f"{purpose}:{token}".encode())
+    mac.update(message)
     return mac.hexdigest()
 
 
-# Several per request (a session's, a throttle's): each server key's HMAC
-# state is set up once, and a copy of it costs less than keying anew.
-_keyed: dict[str, hmac.HMAC] = {}
+_keyed: dict[bytes, hmac.HMAC] = {}
