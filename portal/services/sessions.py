@@ -51,7 +51,7 @@ def new_session(account: Account, settings: Settings) -> tuple[StartedSession, W
         (
             session_id,
             account.id,
-            keyed_hash(settings.secret_key, SESSION_PURPOSE, token),
+            token_key(token, settings),
             now,
             now,
             expires_at,
@@ -128,8 +128,7 @@ async def viewer_for_token(
         _remember(token_hash, None)
         return None
     row = rows[0]
-    if now - row["last_seen_at"] >= TOUCH_INTERVAL:
-        await reader.execute(TOUCH, now, row["session_id"])
+    await _touch_if_due(reader, row["session_id"], row["last_seen_at"])
     viewer = _viewer_of(row)
     _remember(token_hash, viewer)
     return viewer
@@ -162,6 +161,13 @@ def _viewer_of(row: Any, prefix: str = "") -> Viewer:
         session_id=row[f"{prefix}session_id"],
         second_factor_missing=bool(row[f"{prefix}second_factor_missing"]),
     )
+
+
+async def _touch_if_due(reader: Reader, session_id: uuid.UUID, last_seen_at: datetime) -> None:
+    """Moves the session's idle deadline on, at most once a minute."""
+    now = clock.now()
+    if now - last_seen_at >= TOUCH_INTERVAL:
+        await reader.execute(TOUCH, now, session_id)
 
 
 def _remember(token_hash: str, viewer: Viewer | None) -> None:
@@ -221,8 +227,7 @@ class Vouching:
         if found != self.guess:
             raise ViewerChanged(found)
         assert found is not None and last_seen_at is not None
-        if clock.now() - last_seen_at >= TOUCH_INTERVAL:
-            await self.reader.execute(TOUCH, clock.now(), found.session_id)
+        await _touch_if_due(self.reader, found.session_id, last_seen_at)
 
     async def confirm(self) -> None:
         """Checks the session now unless a statement of this request did."""
