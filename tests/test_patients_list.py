@@ -583,10 +583,11 @@ async def test_one_or_two_letters_match_anywhere_in_a_word_too(
 async def test_short_searches_count_their_matches_as_patients_change(
     admin: GraphQLClient, practice: Practice
 ) -> None:
-    """On PostgreSQL a one- or two-letter search is counted from per-practice
-    counts the database keeps as patients change; they must agree with the
-    matches through creation, renaming, a new email and removal, and never
-    mix in another practice's patients."""
+    """On PostgreSQL a search of up to three letters, and a list with no
+    search, is counted from per-practice counts the database keeps as
+    patients change; they must agree with the matches through creation,
+    renaming, a new email and removal, and never mix in another practice's
+    patients."""
     elsewhere = await factories.make_practice(slug="elsewhere")
     await make(elsewhere, "Mara", "Amman", email="mara@mail.example")
     ada = await make(practice, "Ada", "Lovelace", email="ada@mail.example")
@@ -595,7 +596,22 @@ async def test_short_searches_count_their_matches_as_patients_change(
 
     async def counts_match_the_patients_found() -> None:
         everyone = await Patient.filter(practice_id=practice.id)
-        for term in ("a", "ma", "ov", "@", "e.", "x", "zz", "AD", "ss"):
+        for term in (
+            "a",
+            "ma",
+            "ov",
+            "@",
+            "e.",
+            "x",
+            "zz",
+            "AD",
+            "ss",
+            "ace",
+            "l.e",
+            "yro",
+            "",
+            "ada",
+        ):
             expected = [
                 p
                 for p in everyone
@@ -621,7 +637,7 @@ async def test_short_searches_count_their_matches_as_patients_change(
             """
             SELECT gram FROM patient_short_gram_count counted FULL JOIN (
                 SELECT practice_id, gram, count(*) AS patients FROM patient,
-                unnest(patient_short_grams(first_name_key || ' ' || last_name_key
+                unnest(patient_search_grams(first_name_key || ' ' || last_name_key
                     || ' ' || coalesce(email, ''))) AS gram
                 GROUP BY practice_id, gram
             ) recount USING (practice_id, gram)
@@ -629,3 +645,35 @@ async def test_short_searches_count_their_matches_as_patients_change(
             """
         )
         assert drifted == []
+
+
+async def test_pages_of_a_short_term_follow_one_another_to_the_last(
+    admin: GraphQLClient, practice: Practice, other_practice: Practice
+) -> None:
+    """A term of up to three letters is looked for among the practice's first
+    patients in name order, and through the indexes when the page is not all
+    there (the last page, or matches late in the alphabet): page after page,
+    each patient comes once, in order, with the count of all of them."""
+    for n in range(30):
+        await make(practice, f"Anna{n:02}", f"Zeller{n:02}", email=f"a{n}@mail.example")
+        await make(practice, f"Bo{n:02}", f"Abbot{n:02}", email=f"b{n}@mail.example")
+    await make(other_practice, "Anna", "Zeller", email="elsewhere@mail.example")
+
+    for term, first in [("zel", 7), ("nna", 4), ("ZE", 30), ("bo", 31), ("l.e", 10)]:
+        expected = sorted(
+            (
+                (p.last_name_key, p.first_name_key, str(p.id))
+                for p in await Patient.filter(practice_id=practice.id)
+                if term.lower() in f"{p.first_name_key} {p.last_name_key} {p.email}"
+            ),
+        )
+        seen: list[str] = []
+        after = None
+        while True:
+            page = await listing(admin, search=term, first=first, after=after)
+            assert page["totalCount"] == len(expected), term
+            seen += [e["node"]["id"] for e in page["edges"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        assert seen == [patient_id for _, _, patient_id in expected], term
