@@ -573,16 +573,16 @@ async def _page(
     # is a checked integer, written in. Searches keep their custom plans,
     # fitted to each search's words.
     limit = query.arg(first + 1) if searched else str(int(first) + 1)
+    # Only PostgreSQL counts grams (`list_patients`); a searched one is walked.
+    walked = searched and bool(counted_gram)
     counted = ""
-    if count and counted_gram is not None and not (searched and counted_gram):
+    if count and counted_gram is not None and not walked:
         # Kept by the database as patients change: no row is read to count.
-        counted = (
-            ", coalesce((SELECT patients FROM patient_short_gram_count"
-            f" WHERE practice_id = {query.arg(viewer.practice_id)}"
-            f" AND gram = {query.arg(counted_gram)}), 0) AS total_count"
-        )
+        gram_count = _kept_count(query.arg(viewer.practice_id), query.arg(counted_gram))
+        counted = f", {gram_count} AS total_count"
     matched = f"{matching}{' AND ' + keyset if keyset else ''}"
-    if searched and reader.dialect == "postgres" and counted_gram:
+    if walked:
+        assert counted_gram is not None
         text = _walked_page_text(
             query, viewer, counted_gram, matched, keyset, limit, selected, count
         )
@@ -636,6 +636,18 @@ async def _page(
     )
 
 
+def _kept_count(practice: str, gram: str) -> str:
+    """The count migrations 0012 and 0014 keep of a practice's patients
+    holding a gram, as SQL over the two placeholders."""
+    return (
+        "coalesce((SELECT patients FROM patient_short_gram_count"
+        f" WHERE practice_id = {practice} AND gram = {gram}), 0)"
+    )
+
+
+# The empty gram, which every patient holds: the practice's patients.
+EVERY_PATIENT = "''"
+
 # How many rows of the practice, in name order, a page of a common term is
 # looked for in before the indexes are asked instead: read from the index
 # alone (migration 0014), a few milliseconds.
@@ -665,11 +677,8 @@ def _walked_page_text(
     practice, term = query.arg(viewer.practice_id), query.arg(gram)
     walk_ahead = WALK_ROWS // 4  # a page expected within a quarter of the rows walked
     return (
-        "WITH tally AS (SELECT"
-        " coalesce((SELECT patients FROM patient_short_gram_count"
-        f" WHERE practice_id = {practice} AND gram = {term}), 0)::bigint AS matches,"
-        " coalesce((SELECT patients FROM patient_short_gram_count"
-        f" WHERE practice_id = {practice} AND gram = ''), 0)::bigint AS patients),"
+        f"WITH tally AS (SELECT {_kept_count(practice, term)}::bigint AS matches,"
+        f" {_kept_count(practice, EVERY_PATIENT)}::bigint AS patients),"
         f" walked AS MATERIALIZED (SELECT {ORDER} FROM"
         f" (SELECT {ORDER}, email FROM patient WHERE practice_id = {practice}"
         f"{' AND ' + keyset if keyset else ''}"
