@@ -54,7 +54,11 @@ ADMIN = "admin@bench.example"
 PASSWORD = "copper-lantern-meadow-2047"
 PATIENTS = int(os.environ.get("BENCH_PATIENTS", "100000"))
 STORM_CLIENTS = 32
-SIGN_IN_ROUNDS = 7
+# The sign-in ratio: slices of signing in, each between two slices of the
+# hash alone on the same core (see `sign_in_against_hash`).
+SIGN_IN_SLICES = 28
+STORM_SLICE_SECONDS = 1.0
+HASH_SLICE_SECONDS = 0.35
 SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench"
@@ -319,25 +323,86 @@ async def probe(client: httpx.AsyncClient, url: str, token: str, seconds: float)
     return samples
 
 
-def verifies_per_second(settings: Settings, core: int | None, seconds: float) -> float:
-    """One thread's argon2 verifies/s with the service's parameters, on its core."""
-    if core is not None and hasattr(os, "sched_setaffinity"):
-        previous = os.sched_getaffinity(0)
-        os.sched_setaffinity(0, {core})
-    hasher = PasswordHasher(
-        time_cost=settings.argon2_time_cost,
-        memory_cost=settings.argon2_memory_kib,
-        parallelism=settings.argon2_parallelism,
-    )
-    stored = hasher.hash(PASSWORD)
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        hasher.verify(stored, PASSWORD)
-        count += 1
-    rate = count / (time.perf_counter() - started)
-    if core is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, previous)
-    return rate
+class HashPace:
+    """One thread's argon2 verifies with the service's parameters, on its
+    core (this process moves there while it counts, then back)."""
+
+    def __init__(self, settings: Settings, core: int | None) -> None:
+        self.core = core if hasattr(os, "sched_setaffinity") else None
+        self.hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        self.stored = self.hasher.hash(PASSWORD)
+
+    def count(self, seconds: float) -> tuple[int, float]:
+        """Verifies done in about `seconds`, and the seconds they took."""
+        if self.core is not None:
+            previous = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {self.core})
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            self.hasher.verify(self.stored, PASSWORD)
+            count += 1
+        took = time.perf_counter() - started
+        if self.core is not None:
+            os.sched_setaffinity(0, previous)
+        return count, took
+
+
+class SignInFigures:
+    """Sums of logins and of the hash's verifies, with their seconds."""
+
+    def __init__(self) -> None:
+        self.logins = self.verifies = 0
+        self.login_seconds = self.verify_seconds = 0.0
+
+    def add_logins(self, logins: int, seconds: float) -> None:
+        self.logins += logins
+        self.login_seconds += seconds
+
+    def add_verifies(self, verifies: int, seconds: float) -> None:
+        self.verifies += verifies
+        self.verify_seconds += seconds
+
+    @property
+    def rate(self) -> float:
+        return self.logins / self.login_seconds
+
+    @property
+    def single(self) -> float:
+        return self.verifies / self.verify_seconds
+
+    def ratio(self, hash_threads: int) -> float:
+        return self.rate / (hash_threads * self.single)
+
+
+async def sign_in_against_hash(
+    client: httpx.AsyncClient, url: str, pace: HashPace, hash_threads: int
+) -> tuple[SignInFigures, list[float]]:
+    """Logins/s at 8 clients against the hash's own pace on the service's
+    core. The machine's speed drifts by a tenth or more over a second or two
+    (other tenants of the host), so one slice of each, however long, can
+    land on different speeds: they alternate in short slices, every slice of
+    signing in between two of the hash alone, and the ratio is of the sums.
+    Also the ratio of each quarter of the run, to show the drift."""
+    total, quarter, quarters = SignInFigures(), SignInFigures(), []
+    verifies, seconds = pace.count(HASH_SLICE_SECONDS)
+    for figures in (total, quarter):
+        figures.add_verifies(verifies, seconds)
+    for number in range(1, SIGN_IN_SLICES + 1):
+        logins, login_seconds = await sign_in_storm(client, url, 8, STORM_SLICE_SECONDS)
+        verifies, seconds = pace.count(HASH_SLICE_SECONDS)
+        for figures in (total, quarter):
+            figures.add_logins(logins, login_seconds)
+            figures.add_verifies(verifies, seconds)
+        if number % (SIGN_IN_SLICES // 4) == 0:
+            quarters.append(quarter.ratio(hash_threads))
+            # The hash slice that closed this quarter opens the next.
+            quarter = SignInFigures()
+            quarter.add_verifies(verifies, seconds)
+    return total, quarters
 
 
 # --- search's raw baseline ----------------------------------------------------
@@ -462,19 +527,9 @@ async def main() -> None:
             )
             await sign_in_storm(client, service.url, 8, 1)  # warm
             database_moved = await keep_database_off(server_core)
-            # The machine drifts: short rounds, each measuring the hash's own
-            # pace just before and just after its logins, and the median of
-            # their ratios.
-            rounds = []
-            for _ in range(SIGN_IN_ROUNDS):
-                before = verifies_per_second(settings, server_core, SECONDS / 5)
-                logins, seconds = await sign_in_storm(client, service.url, 8, SECONDS / 2)
-                after = verifies_per_second(settings, server_core, SECONDS / 5)
-                single = (before + after) / 2
-                rounds.append(
-                    (logins / seconds / (hash_threads * single), logins / seconds, single)
-                )
-            ratio, rate, single = sorted(rounds)[len(rounds) // 2]
+            sign_ins, quarters = await sign_in_against_hash(
+                client, service.url, HashPace(settings, server_core), hash_threads
+            )
             await keep_database_off(server_core)  # connections the pool opened since
             idle = await probe(client, service.url, token, 3)
             storm = asyncio.create_task(sign_in_storm(client, service.url, STORM_CLIENTS, SECONDS))
@@ -486,12 +541,13 @@ async def main() -> None:
 
     print()
     print("sign-in (argon2 as in production)")
-    print(f"  one thread's verifies/s          {single:8.1f}")
+    print(f"  one thread's verifies/s          {sign_ins.single:8.1f}")
     print(f"  hash threads (bounded by cores)  {hash_threads:8d}")
     if server_core is not None:
         print(f"  database processes moved off the service's core: {database_moved}")
-    print(f"  logins/s at 8 clients            {rate:8.1f}   {ratio:5.2f}x the hash limit")
-    print(f"    (median of {SIGN_IN_ROUNDS} rounds: {', '.join(f'{r[0]:.2f}' for r in rounds)})")
+    ratio = sign_ins.ratio(hash_threads)
+    print(f"  logins/s at 8 clients            {sign_ins.rate:8.1f}   {ratio:5.2f}x the hash limit")
+    print(f"    (by quarter of the run: {', '.join(f'{q:.2f}' for q in quarters)})")
     print(
         f"  {{ me {{ id }} }} p50 / p99 idle      {statistics.median(idle):6.1f} / "
         f"{percentile(idle, 0.99):6.1f} ms"
