@@ -27,10 +27,13 @@ OUTBOX = Sql(
 
 def pool_in_use() -> int:
     """Connections checked out of this process's PostgreSQL pool (0 on SQLite)."""
-    pool = getattr(connections.get("default"), "_pool", None)
+    client = connections.get("default")
+    pool = getattr(client, "_pool", None)
     if pool is None:
         return 0
-    return int(pool.get_size() - pool.get_idle_size())
+    # Those kept ready for the next request are checked out, yet idle.
+    ready = client.ready_count() if hasattr(client, "ready_count") else 0
+    return int(pool.get_size() - pool.get_idle_size() - ready)
 
 
 async def sample_outbox(now: datetime | None = None) -> None:

@@ -15,6 +15,9 @@ the stock backend:
   shutting down) are raised as `DatabaseUnavailable`, and "not in time" (a
   statement or lock timeout, no connection free) as `DatabaseBusy`; the API
   answers both with 503. Only the first says the database is away.
+
+And a connection a request gives back clean is kept ready for the next one
+(`PortalPostgresClient.keep`), still checked out of asyncpg's pool.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import asyncio
 import contextlib
 import time
 import weakref
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -91,9 +95,71 @@ def _translated() -> Iterator[None]:
 class PortalPostgresClient(AsyncpgDBClient):
     """The pool of one process; `acquire_timeout` comes from the credentials."""
 
+    # A kept connection unused this long goes back to asyncpg's pool, whose
+    # own idle limit then closes it: a burst does not hold its connections
+    # open for good.
+    READY_SECONDS = 30.0
+
     def __init__(self, acquire_timeout: float = 5.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.acquire_timeout = acquire_timeout
+        # Connections given back clean (every statement on them completed),
+        # still checked out of asyncpg's pool, each with when it was kept:
+        # asyncpg's checkout and return (a proxy, a task and a timeout to
+        # give it back, a timer to re-arm) were a tenth of a request's work.
+        # Whatever takes a connection looks here first, so none waits on
+        # asyncpg's pool while one lies here; the last kept is taken first.
+        self._ready: deque[tuple[float, Any]] = deque()
+        # Takers waiting on asyncpg's pool: a connection given back goes to
+        # them, not here, or they would wait while it lies idle.
+        self.waiting = 0
+        self._closing = False
+
+    def ready_count(self) -> int:
+        """Connections kept ready (checked out of asyncpg's pool, idle)."""
+        return len(self._ready)
+
+    async def take_ready(self) -> Any:
+        """A connection kept ready, or None."""
+        while self._ready:
+            _, connection = self._ready.pop()
+            if not connection.is_closed():
+                return connection
+            await _release(self, connection)  # asyncpg's pool replaces it
+        return None
+
+    def keep(self, connection: Any) -> bool:
+        """Keeps a connection given back clean for the next taker; False when
+        it must go back to asyncpg's pool instead (someone waits there, the
+        pool is closing, the connection is closed or inside a transaction)."""
+        if self.waiting or self._closing or self._pool is None:
+            return False
+        if connection.is_closed() or connection.is_in_transaction():
+            return False
+        now = time.monotonic()
+        ready = self._ready
+        ready.append((now, connection))
+        if ready[0][0] < now - self.READY_SECONDS:
+            _, unused = ready.popleft()
+            # Given back outside the request keeping this one.
+            task = asyncio.get_running_loop().create_task(_give_back_clean(self, unused))
+            _releasing.add(task)
+            task.add_done_callback(_releasing.discard)
+        return True
+
+    async def give_back_kept(self) -> None:
+        """Gives every kept connection back to asyncpg's pool."""
+        while self._ready:
+            await _give_back_clean(self, self._ready.pop()[1])
+
+    async def _close(self) -> None:
+        # asyncpg's close waits for every checked-out connection to come back.
+        self._closing = True
+        try:
+            await self.give_back_kept()
+            await super()._close()
+        finally:
+            self._closing = False  # the pool is gone: nothing is kept until a new one
 
     async def _translate_exceptions(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         with _translated():
@@ -106,10 +172,16 @@ class PortalPostgresClient(AsyncpgDBClient):
         """A connection from the pool, waited for at most `acquire_timeout`
         (the same bound then applies to giving it back)."""
         assert self._pool is not None
+        ready = await self.take_ready()
+        if ready is not None:
+            return ready
+        self.waiting += 1
         try:
             return await self._pool.acquire(timeout=self.acquire_timeout)
         except TimeoutError:
             raise DatabaseBusy("no free connection") from None
+        finally:
+            self.waiting -= 1
 
     def acquire_connection(self) -> PoolConnectionWrapper:  # type: ignore[override]
         return _TimedPoolConnection(self, self._pool_init_lock)
@@ -172,6 +244,17 @@ async def _release(client: PortalPostgresClient, connection: Any) -> None:
             await client._pool.release(connection)
 
 
+async def _give_back_clean(client: PortalPostgresClient, connection: Any) -> None:
+    """Gives back a kept connection (no reset: it was given back clean)."""
+    _CLEAN.add(connection._con)
+    await _release(client, connection)
+
+
+# Tasks giving back connections kept too long (a reference, so none is
+# collected mid-way).
+_releasing: set[asyncio.Task[None]] = set()
+
+
 class PostgresReader:
     """Statements on one connection, taken at the first and given back at the
     end of the `async with`. Every request runs this, so it is written for its
@@ -209,20 +292,27 @@ class PostgresReader:
         client = self.client
         if isinstance(client, PortalPostgresClient) and client._pool is not None:
             pool = client._pool
-            asked_at = time.monotonic()
-            try:
-                # asyncio.timeout, not acquire(timeout=): no task per request.
-                async with asyncio.timeout(client.acquire_timeout):
-                    connection = await pool.acquire()
-            except TimeoutError:
-                raise DatabaseBusy("no free connection") from None
-            except UNAVAILABLE as problem:
-                availability.failed(problem)
-                raise DatabaseUnavailable(type(problem).__name__) from problem
-            availability.answered(asked_at)
+            connection = await client.take_ready()
+            if connection is None:
+                asked_at = time.monotonic()
+                client.waiting += 1
+                try:
+                    # asyncio.timeout, not acquire(timeout=): no task per request.
+                    async with asyncio.timeout(client.acquire_timeout):
+                        connection = await pool.acquire()
+                except TimeoutError:
+                    raise DatabaseBusy("no free connection") from None
+                except UNAVAILABLE as problem:
+                    availability.failed(problem)
+                    raise DatabaseUnavailable(type(problem).__name__) from problem
+                finally:
+                    client.waiting -= 1
+                availability.answered(asked_at)
 
             async def release() -> None:
                 if not self.interrupted:
+                    if client.keep(connection):
+                        return
                     # The driver's connection behind the pool's proxy.
                     _CLEAN.add(connection._con)
                 # Bounded: a connection whose statement was cancelled (a
