@@ -123,9 +123,10 @@ class PortalPostgresClient(AsyncpgDBClient):
         """A connection kept ready, or None."""
         while self._ready:
             _, connection = self._ready.pop()
-            if not connection.is_closed():
+            if _open(connection):
                 return connection
-            await _release(self, connection)  # asyncpg's pool replaces it
+            if connection._con is not None:
+                await _release(self, connection)  # asyncpg's pool replaces it
         return None
 
     def keep(self, connection: Any) -> bool:
@@ -134,7 +135,7 @@ class PortalPostgresClient(AsyncpgDBClient):
         pool is closing, the connection is closed or inside a transaction)."""
         if self.waiting or self._closing or self._pool is None:
             return False
-        if connection.is_closed() or connection.is_in_transaction():
+        if not _open(connection) or connection.is_in_transaction():
             return False
         now = time.monotonic()
         ready = self._ready
@@ -244,8 +245,19 @@ async def _release(client: PortalPostgresClient, connection: Any) -> None:
             await client._pool.release(connection)
 
 
+def _open(connection: Any) -> bool:
+    """Whether a pooled connection (asyncpg's proxy) can still be used. When
+    the connection behind it closes (the database went away), asyncpg
+    returns it to the pool itself and detaches the proxy, whose every
+    method then raises."""
+    driver = connection._con
+    return driver is not None and not driver.is_closed()
+
+
 async def _give_back_clean(client: PortalPostgresClient, connection: Any) -> None:
     """Gives back a kept connection (no reset: it was given back clean)."""
+    if connection._con is None:
+        return  # closed meanwhile: asyncpg's pool has it back already
     _CLEAN.add(connection._con)
     await _release(client, connection)
 
@@ -310,6 +322,8 @@ class PostgresReader:
                 availability.answered(asked_at)
 
             async def release() -> None:
+                if connection._con is None:
+                    return  # it closed: asyncpg's pool has it back already
                 if not self.interrupted:
                     if client.keep(connection):
                         return

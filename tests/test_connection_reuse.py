@@ -108,6 +108,29 @@ async def test_a_connection_kept_unused_goes_back_to_the_pool(
     assert pool_of(client).get_idle_size() == idle_before + 1
 
 
+async def test_a_kept_connection_the_server_ended_is_passed_over(
+    pooled: PortalPostgresClient, settings: Settings
+) -> None:
+    # Given a kept connection that the server ends (a restart, an operator)
+    client = pooled
+    ended = await backend_of_a_reader()
+    size = pool_of(client).get_size()
+    admin = await asyncpg.connect(settings.database_url)
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", ended)
+    finally:
+        await admin.close()
+    for _ in range(200):  # asyncpg notices when the socket closes
+        if pool_of(client).get_size() < size:
+            break
+        await asyncio.sleep(0.01)
+    assert pool_of(client).get_size() < size
+
+    # When the next reader comes, then it gets a connection that works
+    assert await backend_of_a_reader() != ended
+    assert client.ready_count() == 1
+
+
 async def test_a_statement_cut_short_sends_its_connection_back_to_the_pool(
     pooled: PortalPostgresClient,
 ) -> None:
