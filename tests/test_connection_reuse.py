@@ -131,27 +131,6 @@ async def test_a_kept_connection_the_server_ended_is_passed_over(
     assert client.ready_count() == 1
 
 
-async def test_a_statement_cut_short_sends_its_connection_back_to_the_pool(
-    pooled: PortalPostgresClient,
-) -> None:
-    client = pooled
-    await backend_of_a_reader()
-    assert client.ready_count() == 1
-
-    async def sleep_on_a_reader() -> None:
-        async with reading() as reader:
-            await reader.fetch(Sql("SELECT pg_sleep(5)"))
-
-    sleeping = asyncio.create_task(sleep_on_a_reader())
-    await asyncio.sleep(0.2)
-    sleeping.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await sleeping
-
-    # Not kept: asyncpg's pool resets it before anyone reuses it.
-    assert client.ready_count() == 0
-
-
 @pytest.fixture
 async def own_client(settings: Settings) -> AsyncIterator[PortalPostgresClient]:
     config: Any = db.tortoise_config(settings.database_url, pool_size=2)
